@@ -27,18 +27,24 @@ var ianaAdditions []byte
 
 // BuiltinEntry is one range of the built-in blocklist.
 type BuiltinEntry struct {
+	// Prefix is the blocked range, masked; ::ffff:0:0/96 is the one
+	// IPv4-mapped entry.
 	Prefix netip.Prefix
 	// Name is the registry's name for the range, e.g. "Documentation".
 	Name string
-	// Spec is the defining document, e.g. "rfc3849", when the registry gives one.
+	// Spec is the defining document, e.g. "rfc3849" (the registry's xref) or
+	// "RFC 9637 (2024-07)" (registry/additions.txt), when one is given.
 	Spec string
 }
 
 // Builtin returns the built-in blocklist: every row of the IANA IPv6
 // Special-Purpose Address Registry (RFC 6890; the embedded snapshot of
 // 2023-03-15 plus its 2024–2025 additions 2001:1::3/128, 5f00::/16, 3fff::/20
-// and 100:0:0:1::/64) and the multicast block ff00::/8 (RFC 4291 §2.7). The
-// entries are sorted by prefix; the slice is freshly allocated on each call.
+// and 100:0:0:1::/64) and the multicast block ff00::/8 (RFC 4291 §2.7).
+// Entries overlap (2001::/32 lies inside 2001::/23); they are sorted by
+// address, then prefix length (netip.Prefix.Compare). The slice is freshly
+// allocated on each call and owned by the caller. Builtin is safe for
+// concurrent use.
 func Builtin() []BuiltinEntry {
 	entries, err := parseBuiltin(ianaSpecialXML, ianaAdditions)
 	if err != nil {
@@ -93,7 +99,7 @@ func parseBuiltin(xmlData, additions []byte) ([]BuiltinEntry, error) {
 		name, spec, _ := strings.Cut(strings.TrimSpace(comment), ",")
 		out = append(out, BuiltinEntry{Prefix: p, Name: strings.TrimSpace(name), Spec: strings.TrimSpace(spec)})
 	}
-	slices.SortFunc(out, func(a, b BuiltinEntry) int { return netipx.ComparePrefix(a.Prefix, b.Prefix) })
+	slices.SortFunc(out, func(a, b BuiltinEntry) int { return a.Prefix.Compare(b.Prefix) })
 	return out, nil
 }
 
@@ -104,7 +110,7 @@ var ErrUnblock = errors.New("unblock prefix is not inside the built-in blocklist
 // Blocklist is the set of addresses a scan never probes: the built-in list
 // (see Builtin) minus the ranges explicitly lifted with unblock prefixes, plus
 // any user blocklist (opt-out files). A Blocklist is immutable and safe for
-// concurrent use.
+// concurrent use. Create one with NewBlocklist; the zero value is not usable.
 type Blocklist struct {
 	set *netipx.IPSet
 }
@@ -114,6 +120,12 @@ type Blocklist struct {
 // the built-in list (so a typo cannot open unrelated space): otherwise the
 // error wraps ErrUnblock. Unblock prefixes never lift extra prefixes. The
 // testbed, for example, lifts exactly 2001:db8::/32 and 3fff::/20.
+//
+// Unblock prefixes must be masked IPv6 prefixes. Extra prefixes (from
+// ParsePrefixFile, say) must be IPv6; one with bits set beyond its length is
+// masked, which can only block more. IPv4 or IPv4-mapped prefixes in either
+// list are errors wrapping ErrNotIPv6. NewBlocklist is safe for concurrent
+// use; it does not keep the slices.
 func NewBlocklist(extra, unblock []netip.Prefix) (*Blocklist, error) {
 	var builtin netipx.IPSetBuilder
 	for _, e := range Builtin() {
@@ -150,22 +162,28 @@ func NewBlocklist(extra, unblock []netip.Prefix) (*Blocklist, error) {
 	return &Blocklist{set: set}, nil
 }
 
-// Contains reports whether a is blocked.
+// Contains reports whether a is blocked. It does not allocate.
 func (b *Blocklist) Contains(a netip.Addr) bool { return b.set.Contains(a) }
 
-// Prefixes returns the blocked space as a minimal sorted list of prefixes.
+// Prefixes returns the blocked space as a minimal list of disjoint prefixes,
+// sorted by address. The slice is freshly allocated and owned by the caller.
 func (b *Blocklist) Prefixes() []netip.Prefix { return b.set.Prefixes() }
 
-// IPSet returns the blocked space as an IP set.
+// IPSet returns the blocked space as an IP set. The set is immutable and
+// shared with b.
 func (b *Blocklist) IPSet() *netipx.IPSet { return b.set }
 
-// Subtract removes blocked space from windows and merges overlapping windows
-// that share an End: the result enumerates every unblocked subnet of ws once
-// per End value. A subnet that is only partly blocked (a blocked range longer
+// Subtract removes blocked space from windows and merges overlapping and
+// adjacent windows that share an End into the fewest windows: the result
+// enumerates every unblocked subnet of ws once per End value. A subnet that is only partly blocked (a blocked range longer
 // than the window's End) is kept whole in the result, and the blocked ranges
-// inside it are returned in partial, sorted: the generator drops the
-// addresses that fall in them. Windows are returned sorted by End, then by
-// prefix. Windows with different Ends that overlap are not merged.
+// inside it are returned in partial: the generator drops the addresses that
+// fall in them. Windows are returned sorted by End, then by address; partial
+// is sorted by address and its prefixes are disjoint, so both can be
+// binary-searched. Windows with different Ends that overlap are not merged.
+// Fully blocked windows, including blocked single addresses, disappear.
+// Subtract returns an error naming the first window that fails Validate.
+// The input slice is not modified.
 func (b *Blocklist) Subtract(ws []Window) (kept []Window, partial []netip.Prefix, err error) {
 	byEnd := map[int]*netipx.IPSetBuilder{}
 	var ends []int
@@ -182,6 +200,7 @@ func (b *Blocklist) Subtract(ws []Window) (kept []Window, partial []netip.Prefix
 		bld.AddPrefix(w.Prefix)
 	}
 	slices.Sort(ends)
+	var cut netipx.IPSetBuilder // partly blocked subnets, all Ends
 	for _, end := range ends {
 		bld := byEnd[end]
 		bld.RemoveSet(b.set)
@@ -189,37 +208,33 @@ func (b *Blocklist) Subtract(ws []Window) (kept []Window, partial []netip.Prefix
 		if err != nil {
 			return nil, nil, fmt.Errorf("subtract blocklist: %w", err)
 		}
-		var cut []netip.Prefix // partly blocked subnets of this End
+		// Round the unblocked space out to whole subnets of this End, then
+		// aggregate, so a partly blocked subnet does not fragment the window
+		// around it.
+		var whole netipx.IPSetBuilder
 		for _, p := range set.Prefixes() {
-			if p.Bits() <= end {
-				kept = append(kept, Window{Prefix: p, End: end})
-				continue
+			if p.Bits() > end {
+				p = netip.PrefixFrom(p.Addr(), end).Masked()
+				cut.AddPrefix(p)
 			}
-			s := netip.PrefixFrom(p.Addr(), end).Masked()
-			if len(cut) > 0 && cut[len(cut)-1] == s {
-				continue // set.Prefixes is sorted: pieces of one subnet are adjacent
-			}
-			cut = append(cut, s)
-			kept = append(kept, Window{Prefix: s, End: end})
+			whole.AddPrefix(p)
 		}
-		for _, s := range cut {
-			var in netipx.IPSetBuilder
-			in.AddPrefix(s)
-			in.Intersect(b.set)
-			iset, err := in.IPSet()
-			if err != nil {
-				return nil, nil, fmt.Errorf("subtract blocklist: %w", err)
-			}
-			partial = append(partial, iset.Prefixes()...)
+		wset, err := whole.IPSet()
+		if err != nil {
+			return nil, nil, fmt.Errorf("subtract blocklist: %w", err)
+		}
+		for _, p := range wset.Prefixes() { // sorted by address
+			kept = append(kept, Window{Prefix: p, End: end})
 		}
 	}
-	slices.SortFunc(kept, func(a, b Window) int {
-		if a.End != b.End {
-			return a.End - b.End
-		}
-		return netipx.ComparePrefix(a.Prefix, b.Prefix)
-	})
-	slices.SortFunc(partial, netipx.ComparePrefix)
-	partial = slices.Compact(partial)
+	cut.Intersect(b.set)
+	cset, err := cut.IPSet()
+	if err != nil {
+		return nil, nil, fmt.Errorf("subtract blocklist: %w", err)
+	}
+	partial = cset.Prefixes()
+	if len(partial) == 0 {
+		partial = nil
+	}
 	return kept, partial, nil
 }

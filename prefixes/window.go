@@ -71,10 +71,16 @@ func (w Window) Validate() error {
 	return nil
 }
 
-// Subnet returns the i-th enumerated subnet of w, a prefix of length End.
-// i must be below Subnets(); for a window of 64 or more enumerated bits, i is
-// taken modulo 2^64 from the low enumerated bits.
+// Subnet returns the i-th enumerated subnet of w, a prefix of length End, in
+// address order: Subnet(0) has the enumerated bits all zero. i should be below
+// Subnets(); a larger i is taken modulo Subnets(), so the result always lies
+// inside w.Prefix. For a window of 64 or more enumerated bits, i sets the low
+// 64 enumerated bits and the higher ones stay zero. Subnet does not allocate;
+// w must be valid (see Validate).
 func (w Window) Subnet(i uint64) netip.Prefix {
+	if b := w.SubnetBits(); b < 64 {
+		i &= 1<<uint(b) - 1
+	}
 	a := w.Prefix.Addr().As16()
 	shift := uint(128 - w.End)
 	hi := binary.BigEndian.Uint64(a[:8])
@@ -94,10 +100,20 @@ func (w Window) Subnet(i uint64) netip.Prefix {
 }
 
 // ParseWindow parses one target: a window in XMap notation
-// ("2001:db8::/32-64"), a prefix ("2001:db8::/48", enumerating /maxLen
-// subnets, or only itself when it is longer than maxLen), or a single address
-// ("2001:db8::1", the window addr/128-128). maxLen 0 means DefaultMaxLen. The
-// prefix must be masked: "2001:db8::1/32" is an error, not a silent mask.
+// ("2001:db8::/32-64"), a prefix ("2001:db8::/48", enumerating the /maxLen
+// subnets inside it, or only itself when it is longer than maxLen), or a
+// single address ("2001:db8::1", the window 2001:db8::1/128-128).
+// Surrounding whitespace is ignored.
+//
+// maxLen is a prefix length in bits, 0..128; 0 means DefaultMaxLen (64). It
+// applies only to plain prefixes: an explicit range wins.
+//
+// The result always passes Validate, and its String re-parses to the same
+// window. ParseWindow rejects, with an error naming the input: IPv4 and
+// IPv4-mapped input (wrapping ErrNotIPv6), addresses with a zone
+// ("fe80::1%eth0"), unmasked prefixes ("2001:db8::1/32" is an error, not a
+// silent mask), and a window end that is not a decimal number in
+// Prefix.Bits()..128. It is safe for concurrent use.
 func ParseWindow(s string, maxLen int) (Window, error) {
 	if maxLen == 0 {
 		maxLen = DefaultMaxLen
@@ -111,33 +127,26 @@ func ParseWindow(s string, maxLen int) (Window, error) {
 	}
 	slash := strings.IndexByte(s, '/')
 	if slash < 0 {
-		a, err := netip.ParseAddr(s)
+		a, err := parseAddr(s)
 		if err != nil {
-			return Window{}, fmt.Errorf("bad address %q", s)
-		}
-		if !a.Is6() || a.Is4In6() {
-			return Window{}, fmt.Errorf("%s: %w", s, ErrNotIPv6)
-		}
-		if a.Zone() != "" {
-			return Window{}, fmt.Errorf("address %q has a zone", s)
+			return Window{}, err
 		}
 		return Window{Prefix: netip.PrefixFrom(a, 128), End: 128}, nil
 	}
-	pfx, rng := s, ""
-	if dash := strings.IndexByte(s[slash:], '-'); dash >= 0 {
-		pfx, rng = s[:slash+dash], s[slash+dash+1:]
+	pfx, rng, hasRange := strings.Cut(s, "-")
+	if hasRange && strings.IndexByte(pfx, '/') < 0 {
+		// A '-' before the '/' is not a range separator: let the prefix
+		// parser report the malformed address.
+		pfx, hasRange = s, false
 	}
-	p, err := netip.ParsePrefix(pfx)
+	p, err := parsePrefix(pfx)
 	if err != nil {
-		return Window{}, fmt.Errorf("bad prefix %q", pfx)
-	}
-	if !p.Addr().Is6() || p.Addr().Is4In6() {
-		return Window{}, fmt.Errorf("%s: %w", pfx, ErrNotIPv6)
+		return Window{}, err
 	}
 	w := Window{Prefix: p, End: max(p.Bits(), maxLen)}
-	if rng != "" {
-		end, err := strconv.Atoi(rng)
-		if err != nil {
+	if hasRange {
+		end, ok := parseBits(rng)
+		if !ok {
 			return Window{}, fmt.Errorf("bad window end %q in %q", rng, s)
 		}
 		w.End = end
@@ -146,4 +155,53 @@ func ParseWindow(s string, maxLen int) (Window, error) {
 		return Window{}, fmt.Errorf("%s: %w", s, err)
 	}
 	return w, nil
+}
+
+// parseAddr parses a single IPv6 address without a zone.
+func parseAddr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("bad address %q", s)
+	}
+	if !a.Is6() || a.Is4In6() {
+		return netip.Addr{}, fmt.Errorf("%s: %w", s, ErrNotIPv6)
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("address %q has a zone", s)
+	}
+	return a, nil
+}
+
+// parsePrefix parses a masked IPv6 prefix without a zone.
+func parsePrefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		if strings.IndexByte(s, '%') >= 0 {
+			return netip.Prefix{}, fmt.Errorf("prefix %q has a zone", s)
+		}
+		return netip.Prefix{}, fmt.Errorf("bad prefix %q", s)
+	}
+	if !p.Addr().Is6() || p.Addr().Is4In6() {
+		return netip.Prefix{}, fmt.Errorf("%s: %w", s, ErrNotIPv6)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("prefix %s has bits set beyond /%d (use %s)", p, p.Bits(), p.Masked())
+	}
+	return p, nil
+}
+
+// parseBits parses a bit length as netip.ParsePrefix does: decimal digits, no
+// sign, no leading zero, at most 128.
+func parseBits(s string) (int, bool) {
+	if s == "" || len(s) > 3 || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	n := 0
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n <= 128
 }
