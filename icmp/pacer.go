@@ -1,0 +1,78 @@
+package icmp
+
+import (
+	"context"
+	"math"
+	"sync"
+
+	"golang.org/x/time/rate"
+)
+
+// MaxBurst caps the burst of a Pacer, in probes.
+const MaxBurst = 256
+
+// Pacer paces probes to a rate in probes per second with a token bucket
+// (golang.org/x/time/rate). Its burst is max(1, rate/100) capped at MaxBurst,
+// so a burst is at most about 10 ms of traffic. The bucket starts full.
+//
+// All methods are safe for concurrent use.
+type Pacer struct {
+	mu  sync.Mutex // serialises SetRate against the burst read in Wait
+	lim *rate.Limiter
+}
+
+// NewPacer returns a Pacer for r probes per second; r <= 0 (or +Inf, or NaN)
+// means unlimited: Wait returns at once.
+func NewPacer(r float64) *Pacer {
+	l, b := limitBurst(r)
+	return &Pacer{lim: rate.NewLimiter(l, b)}
+}
+
+func limitBurst(r float64) (rate.Limit, int) {
+	if !(r > 0) || math.IsInf(r, 1) {
+		return rate.Inf, MaxBurst
+	}
+	return rate.Limit(r), int(max(1, min(r/100, MaxBurst)))
+}
+
+// Wait blocks until n more probes may be sent, taking them from the bucket in
+// chunks of at most the burst. It returns ctx.Err() (or the limiter's error
+// when ctx's deadline would pass first) without waiting for the rest; the
+// tokens of chunks already granted stay spent.
+func (p *Pacer) Wait(ctx context.Context, n int) error {
+	for n > 0 {
+		p.mu.Lock()
+		l, b := p.lim.Limit(), p.lim.Burst()
+		p.mu.Unlock()
+		if l == rate.Inf {
+			break
+		}
+		c := min(n, b)
+		if err := p.lim.WaitN(ctx, c); err != nil {
+			if ctx.Err() == nil && c > p.lim.Burst() {
+				continue // SetRate shrank the burst meanwhile: retry smaller
+			}
+			return err
+		}
+		n -= c
+	}
+	return ctx.Err()
+}
+
+// SetRate changes the rate to r probes per second (r <= 0: unlimited) and the
+// burst accordingly. Waits in progress finish at the rate they reserved, and
+// tokens already reserved are repaid at the new rate (so a drastic cut can
+// delay the next Wait by up to MaxBurst/r seconds).
+func (p *Pacer) SetRate(r float64) {
+	l, b := limitBurst(r)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lim.SetLimit(l)
+	p.lim.SetBurst(b)
+}
+
+// Rate returns the rate in probes per second; +Inf means unlimited.
+func (p *Pacer) Rate() float64 { return float64(p.lim.Limit()) }
+
+// Burst returns the current burst in probes.
+func (p *Pacer) Burst() int { return p.lim.Burst() }

@@ -1,0 +1,99 @@
+package icmp
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestPacerRate(t *testing.T) {
+	p := NewPacer(20000)
+	if p.Burst() != 200 {
+		t.Fatalf("burst at 20k/s = %d, want 200 (10 ms)", p.Burst())
+	}
+	start := time.Now()
+	for range 20 { // 2000 probes in batches of 100
+		if err := p.Wait(context.Background(), 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first 200 go at once (the bucket starts full), then 1800 at 20k/s.
+	d := time.Since(start)
+	t.Logf("2000 probes at 20000/s took %v", d)
+	if d < 80*time.Millisecond || d > 250*time.Millisecond {
+		t.Fatalf("2000 probes at 20000/s took %v, want about 90 ms", d)
+	}
+}
+
+func TestPacerLargeWaitSplitsIntoBursts(t *testing.T) {
+	p := NewPacer(1e6) // burst capped at MaxBurst
+	if p.Burst() != MaxBurst {
+		t.Fatalf("burst = %d, want %d", p.Burst(), MaxBurst)
+	}
+	start := time.Now()
+	if err := p.Wait(context.Background(), 50000); err != nil { // far more than the burst
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 40*time.Millisecond || d > 250*time.Millisecond {
+		t.Fatalf("50000 probes at 1e6/s took %v, want about 50 ms", d)
+	}
+}
+
+func TestPacerUnlimited(t *testing.T) {
+	for _, r := range []float64{0, -1} {
+		p := NewPacer(r)
+		start := time.Now()
+		for range 1000 {
+			if err := p.Wait(context.Background(), 100000); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if d := time.Since(start); d > 50*time.Millisecond {
+			t.Fatalf("rate %v: 1e8 probes took %v, want no wait", r, d)
+		}
+	}
+}
+
+func TestPacerTinyRate(t *testing.T) {
+	p := NewPacer(0.5)
+	if p.Burst() != 1 {
+		t.Fatalf("burst at 0.5/s = %d, want 1", p.Burst())
+	}
+}
+
+func TestPacerCancel(t *testing.T) {
+	p := NewPacer(10)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := p.Wait(ctx, 1000); err == nil {
+		t.Fatal("Wait of 100 s of probes returned nil before its deadline")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("cancelled Wait took %v", d)
+	}
+}
+
+func TestPacerSetRateWhileWaiting(t *testing.T) {
+	p := NewPacer(1000)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for range 200 {
+			if err := p.Wait(ctx, 50); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	for _, r := range []float64{1e5, 500, 1e6, 5e4, 0, 2e6} { // shrinking and growing bursts
+		time.Sleep(5 * time.Millisecond)
+		p.SetRate(r)
+	}
+	wg.Wait()
+	if p.Rate() != 2e6 || p.Burst() != MaxBurst {
+		t.Fatalf("rate %v burst %d after SetRate(2e6)", p.Rate(), p.Burst())
+	}
+}

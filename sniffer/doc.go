@@ -1,0 +1,20 @@
+// Package sniffer captures and validates the replies to widescan's probes.
+//
+// A Sniffer reads Ethernet frames from an AF_PACKET TPACKET_V3 ring
+// (github.com/gopacket/gopacket/afpacket, pure Go, no libpcap) filtered in
+// the kernel by a classic BPF program (Filter: inbound IPv6 ICMPv6 Echo
+// Replies only). A Decoder, which opens no sockets and can replay captures,
+// decodes each frame with a zero-allocation gopacket DecodingLayerParser,
+// validates it statelessly with icmp.Key.Check (the probe's MAC covers
+// target, source, scan ID and send time; see package icmp for the payload
+// layout, RFC 4443 §4.1/4.2 for Echo), keeps only the configured scan, and
+// deduplicates exactly by Target. Every frame is counted in Stats, including
+// the kernel's ring drops: loss is counted, never silent.
+//
+// Typical use, with sockets opened on the right network namespace:
+//
+//	s, err := sniffer.Open(sniffer.Config{Interface: "eth0", Key: key, ScanID: id})
+//	if err != nil { ... }
+//	defer s.Close()
+//	err = s.Run(ctx, func(r sniffer.Reply) { hits <- r }) // until ctx is done
+package sniffer

@@ -1,0 +1,47 @@
+package sniffer
+
+import "golang.org/x/net/bpf"
+
+// SnapLen is how many bytes of each accepted frame the capture filter keeps:
+// enough for Ethernet (14) + IPv6 (40) + ICMPv6 Echo (8) + a probe payload
+// (56), with room for an 802.1Q tag and future payload versions.
+const SnapLen = 256
+
+// packetOutgoing is the AF_PACKET packet type of frames this host sent
+// (PACKET_OUTGOING, linux/if_packet.h).
+const packetOutgoing = 4
+
+// Filter returns the classic BPF program Open attaches to the capture socket
+// (assembled with golang.org/x/net/bpf; no libpcap). It accepts, truncated to
+// SnapLen, the Ethernet frames that
+//
+//   - were not sent by this host (ancillary packet type != PACKET_OUTGOING),
+//   - carry IPv6 (EtherType 0x86DD at offset 12),
+//   - with next header ICMPv6 (58, offset 14+6) and no extension headers,
+//   - of type Echo Reply (129, offset 14+40),
+//
+// and drops all others. It is equivalent to the tcpdump expression
+// "inbound and ip6[6] = 58 and ip6[40] = 129".
+func Filter() ([]bpf.RawInstruction, error) { return bpf.Assemble(filterProgram(true)) }
+
+// filterProgram returns the filter; without the packet type test (which
+// x/net/bpf's VM cannot run) it can be tested in userspace.
+func filterProgram(pktType bool) []bpf.Instruction {
+	prog := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: 12, Size: 2},                           // EtherType
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0x86dd, SkipTrue: 5}, // → drop
+		bpf.LoadAbsolute{Off: 14 + 6, Size: 1},                       // IPv6 next header
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 58, SkipTrue: 3},     // → drop
+		bpf.LoadAbsolute{Off: 14 + 40, Size: 1},                      // ICMPv6 type
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 129, SkipTrue: 1},    // → drop
+		bpf.RetConstant{Val: SnapLen},                                // accept
+		bpf.RetConstant{Val: 0},                                      // drop
+	}
+	if pktType {
+		prog = append([]bpf.Instruction{
+			bpf.LoadExtension{Num: bpf.ExtType},
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: packetOutgoing, SkipTrue: uint8(len(prog) - 1)}, // → drop
+		}, prog...)
+	}
+	return prog
+}
