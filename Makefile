@@ -1,0 +1,51 @@
+# widescan: see README.md. Targets that install packages expect a Debian machine
+# and root (the demo and the privileged tests build network namespaces).
+
+GO       ?= go
+BIN      := bin/widescan
+export PATH := $(PATH):/usr/local/go/bin:$(shell $(GO) env GOPATH 2>/dev/null)/bin
+
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build test test-short bench-smoke demo lint deps deps-demo clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/widescan
+
+# deps installs what the privileged tests need: iproute2 (ip netns, veth).
+deps:
+	@command -v ip >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2; }
+
+# deps-demo adds tshark, which checks the dry run's pcap.
+deps-demo: deps
+	@command -v tshark >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tshark; }
+
+# test: vet, the whole suite under the race detector (the privileged testbed
+# tier runs when root; WIDESCAN_REQUIRE_PRIV=1 makes a skip a failure), and one
+# iteration of every benchmark.
+test: deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) bench-smoke
+
+test-short:
+	$(GO) test -count=1 ./...
+
+bench-smoke:
+	$(GO) test -run '^$$' -bench . -benchtime=1x -count=1 ./...
+
+# demo: build, bring up the testbed with 5k planted hosts, scan part of it,
+# check a dry run's pcap with tshark, tear down, print the summary line.
+demo: deps-demo build
+	$(GO) run ./internal/demo -widescan $(BIN)
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
+	$(GO) vet ./...
+	$(GO) mod tidy -diff
+	$(GO) run $(STATICCHECK) ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,45 @@
+// Command widescan is the CLI of the widescan IPv6 discovery engine.
+//
+//	widescan scan [flags] [TARGET...]   probe targets with ICMPv6 Echo Requests, report live hosts
+//	widescan testbed up|down|status     a sealed network-namespace testbed for trying it out
+//
+// It is the only place in the module that logs and exits; everything else is
+// in the library packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// errInterrupted marks a run stopped by a signal: its partial results were
+// written, and the exit code is 130 as for a shell's SIGINT.
+var errInterrupted = errors.New("interrupted")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := &cobra.Command{
+		Use:           "widescan",
+		Short:         "High-throughput IPv6 discovery: generate targets, probe them with ICMPv6, report live hosts",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newScanCmd(), newTestbedCmd())
+	err := root.ExecuteContext(ctx)
+	switch {
+	case err == nil:
+	case errors.Is(err, errInterrupted):
+		fmt.Fprintln(os.Stderr, "widescan: interrupted; partial results written")
+		os.Exit(130)
+	default:
+		fmt.Fprintln(os.Stderr, "widescan:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,367 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/p2pnet/widescan/generator"
+	"github.com/p2pnet/widescan/icmp"
+	"github.com/p2pnet/widescan/prefixes"
+	"github.com/p2pnet/widescan/widescan"
+)
+
+type scanFlags struct {
+	prefixFiles  []string
+	maxLen       int
+	iid          string
+	rate         float64
+	output       string
+	outputFormat string
+	blocklists   []string
+	unblock      []string
+	permSeed     uint64
+	shards       uint64
+	shard        uint64
+	workers      int
+	iface        string
+	sourceIP     string
+	hopLimit     int
+	cooldown     time.Duration
+	maxTargets   uint64
+	key          string
+	dryRun       bool
+	pcap         string
+	metadata     string
+	noProgress   bool
+}
+
+func newScanCmd() *cobra.Command {
+	var f scanFlags
+	cmd := &cobra.Command{
+		Use:   "scan [flags] [TARGET...]",
+		Short: "Probe targets with ICMPv6 Echo Requests and report live hosts",
+		Long: `Scan generates targets from prefix windows, probes each one with an ICMPv6
+Echo Request at --rate probes/s, sniffs the replies and writes one line per live
+host (JSON lines or CSV) to --output.
+
+A TARGET (argument or line of a --prefix-file) is an XMap window
+"2001:db8::/32-64" (every /64 in the /32), a prefix "2001:db8::/48" (every
+/--max-len inside it) or a single address. The bits after a window's end are
+filled by --iid: low:K (::1..::K), fixed:SUFFIX (e.g. fixed:::1) or random.
+
+The built-in blocklist (IANA special-purpose registry, multicast) always
+applies; --unblock PREFIX lifts a named part of it. Needs root or CAP_NET_RAW
+unless --dry-run.`,
+		Example: `  widescan scan -i eth0 -r 5000 2001:db8::/48-64
+  widescan scan -p targets.txt --iid low:16 -o hits.jsonl --metadata run.json
+  widescan scan --dry-run --pcap probes.pcap --source-ip 2001:db8::1 2001:db8::/56`,
+		RunE: func(cmd *cobra.Command, args []string) error { return runScan(cmd.Context(), f, args) },
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&f.prefixFiles, "prefix-file", "p", nil, "read targets from `FILE`, one per line, # comments (repeatable)")
+	fl.IntVarP(&f.maxLen, "max-len", "x", prefixes.DefaultMaxLen, "end of the enumerated range for a plain prefix")
+	fl.StringVar(&f.iid, "iid", "low:1", "IID mode filling the bits after each window: low:K, fixed:SUFFIX, random")
+	fl.Float64VarP(&f.rate, "rate", "r", widescan.DefaultRate, "probe rate in probes/s; 0 sends as fast as possible")
+	fl.StringVarP(&f.output, "output", "o", "-", "write hits to `FILE` (- for stdout)")
+	fl.StringVar(&f.outputFormat, "output-format", "jsonl", "hit format: jsonl or csv")
+	fl.StringArrayVarP(&f.blocklists, "blocklist", "b", nil, "never probe the prefixes in `FILE` (repeatable)")
+	fl.StringArrayVar(&f.unblock, "unblock", nil, "lift `PREFIX` from the built-in blocklist; it must lie inside it (repeatable)")
+	fl.Uint64Var(&f.permSeed, "perm-seed", 0, "permutation key; 0 draws one at random (shown in the metadata)")
+	fl.Uint64Var(&f.shards, "shards", 1, "split the target sequence into this many shards")
+	fl.Uint64Var(&f.shard, "shard", 0, "the shard to scan, 0..shards-1")
+	fl.IntVar(&f.workers, "workers", 0, "generator workers; 0 is one per physical core")
+	fl.StringVarP(&f.iface, "interface", "i", "", "interface to send and capture on (default: the route's)")
+	fl.StringVar(&f.sourceIP, "source-ip", "", "probe source address (default: the route's)")
+	fl.IntVar(&f.hopLimit, "hop-limit", 64, "probe IPv6 hop limit")
+	fl.DurationVar(&f.cooldown, "cooldown", widescan.DefaultCooldown, "keep listening this long after the last probe")
+	fl.Uint64Var(&f.maxTargets, "max-targets", 0, "probe at most this many targets; 0 is no cap")
+	fl.StringVar(&f.key, "key", "", "MAC key as 32 hex digits, to validate replies across machines (default: random)")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "send nothing: count targets and write the probes to --pcap")
+	fl.StringVar(&f.pcap, "pcap", "", "with --dry-run, write the probes to this pcap `FILE`")
+	fl.StringVar(&f.metadata, "metadata", "", "write a JSON summary of the run to `FILE`")
+	fl.BoolVar(&f.noProgress, "no-progress", false, "no progress bar on stderr")
+	return cmd
+}
+
+// config turns the flags and arguments into a widescan.Config.
+func (f scanFlags) config(args []string) (widescan.Config, error) {
+	var cfg widescan.Config
+	for i, a := range args {
+		w, err := prefixes.ParseWindow(a, f.maxLen)
+		if err != nil {
+			return cfg, fmt.Errorf("target argument %d: %w", i+1, err)
+		}
+		cfg.Targets = append(cfg.Targets, w)
+	}
+	for _, p := range f.prefixFiles {
+		ws, err := prefixes.ParseTargetFile(p, f.maxLen)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Targets = append(cfg.Targets, ws...)
+	}
+	if len(cfg.Targets) == 0 {
+		return cfg, errors.New("no targets: give TARGET arguments or --prefix-file")
+	}
+	iid, err := generator.ParseIID(f.iid)
+	if err != nil {
+		return cfg, fmt.Errorf("--iid: %w", err)
+	}
+	cfg.IID = iid
+	for _, p := range f.blocklists {
+		ps, err := prefixes.ParsePrefixFile(p)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Blocklist = append(cfg.Blocklist, ps...)
+	}
+	for _, u := range f.unblock {
+		p, err := netip.ParsePrefix(u)
+		if err != nil {
+			return cfg, fmt.Errorf("--unblock %q: not a prefix", u)
+		}
+		cfg.Unblock = append(cfg.Unblock, p)
+	}
+	if f.shards == 0 || f.shard >= f.shards {
+		return cfg, fmt.Errorf("--shard %d must be below --shards %d", f.shard, f.shards)
+	}
+	cfg.PermSeed = f.permSeed
+	cfg.Shard = generator.Shard{Index: f.shard, Count: f.shards}
+	cfg.Workers = f.workers
+	cfg.MaxTargets = f.maxTargets
+	switch {
+	case f.rate < 0:
+		return cfg, fmt.Errorf("--rate %g: negative", f.rate)
+	case f.rate == 0:
+		cfg.Rate = widescan.RateUnlimited
+	default:
+		cfg.Rate = f.rate
+	}
+	cfg.Interface = f.iface
+	if f.sourceIP != "" {
+		a, err := netip.ParseAddr(f.sourceIP)
+		if err != nil || !a.Is6() || a.Is4In6() {
+			return cfg, fmt.Errorf("--source-ip %q: not an IPv6 address", f.sourceIP)
+		}
+		cfg.SourceIP = a
+	}
+	cfg.HopLimit = f.hopLimit
+	switch {
+	case f.cooldown < 0:
+		return cfg, fmt.Errorf("--cooldown %s: negative", f.cooldown)
+	case f.cooldown == 0:
+		cfg.Cooldown = widescan.NoCooldown
+	default:
+		cfg.Cooldown = f.cooldown
+	}
+	if f.key != "" {
+		k, err := icmp.ParseKey(f.key)
+		if err != nil {
+			return cfg, fmt.Errorf("--key: %w", err)
+		}
+		cfg.Key = k
+	}
+	if f.dryRun != (f.pcap != "") {
+		return cfg, errors.New("--dry-run and --pcap go together")
+	}
+	return cfg, nil
+}
+
+func runScan(ctx context.Context, f scanFlags, args []string) (err error) {
+	cfg, err := f.config(args)
+	if err != nil {
+		return err
+	}
+	var out io.Writer = os.Stdout
+	if f.output != "-" && f.output != "" {
+		of, err := os.Create(f.output)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := of.Close(); err == nil && cerr != nil {
+				err = cerr
+			}
+		}()
+		out = of
+	}
+	hw, err := newHitWriter(out, f.outputFormat)
+	if err != nil {
+		return err
+	}
+	cfg.OnHit = hw.Write
+	if f.dryRun {
+		pf, err := os.Create(f.pcap)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := pf.Close(); err == nil && cerr != nil {
+				err = cerr
+			}
+		}()
+		cfg.DryRun = pf
+	}
+	s, err := widescan.New(cfg)
+	if err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		progress(s, hw, done, f.noProgress)
+	}()
+	st, runErr := s.Run(ctx)
+	close(done)
+	<-progressDone
+	if err := hw.Flush(); err != nil {
+		return fmt.Errorf("write hits: %w", err)
+	}
+	fmt.Fprintln(os.Stderr, summary(st, f.dryRun))
+	if f.metadata != "" {
+		if err := writeMetadata(f.metadata, cfg, s, st, runErr); err != nil {
+			return err
+		}
+	}
+	if runErr != nil && ctx.Err() != nil {
+		return errInterrupted
+	}
+	return runErr
+}
+
+// progress draws a progress bar on stderr (probes sent, probes/s, hits, ETA)
+// until done is closed, and flushes buffered hits as it goes.
+func progress(s *widescan.Scanner, hw *hitWriter, done <-chan struct{}, quiet bool) {
+	var bar *progressbar.ProgressBar
+	if !quiet {
+		bar = progressbar.NewOptions64(int64(s.Targets()),
+			progressbar.OptionSetWriter(os.Stderr),
+			progressbar.OptionSetDescription("probes"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetItsString("probes"),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(200*time.Millisecond),
+			progressbar.OptionFullWidth(),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(os.Stderr) }),
+		)
+	}
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			if bar != nil {
+				st := s.Stats()
+				bar.Describe(fmt.Sprintf("probes (hits %d)", st.Hits))
+				_ = bar.Set64(int64(st.Sent + st.SendErrors))
+				_ = bar.Finish()
+			}
+			return
+		case <-t.C:
+			_ = hw.Flush()
+			if bar != nil {
+				st := s.Stats()
+				bar.Describe(fmt.Sprintf("probes (hits %d)", st.Hits))
+				_ = bar.Set64(int64(st.Sent + st.SendErrors))
+			}
+		}
+	}
+}
+
+func summary(st widescan.Stats, dryRun bool) string {
+	d := st.Duration()
+	pps := 0.0
+	if d > 0 {
+		pps = float64(st.Sent) / d.Seconds()
+	}
+	if dryRun {
+		return fmt.Sprintf("widescan: dry run: targets=%d written=%d blocked=%d duration=%s",
+			st.Targets, st.Sent, st.Blocked, d.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("widescan: targets=%d sent=%d send_errors=%d hits=%d received=%d invalid=%d duplicate=%d kernel_drops=%d duration=%s rate=%.0f probes/s",
+		st.Targets, st.Sent, st.SendErrors, st.Hits, st.Received, st.Invalid, st.Duplicate, st.KernelDrops,
+		d.Round(time.Millisecond), pps)
+}
+
+// metadata is the JSON summary written by --metadata.
+type metadata struct {
+	Command     string   `json:"command"`
+	Start       string   `json:"start"`
+	End         string   `json:"end"`
+	DurationS   float64  `json:"duration_s"`
+	Windows     []string `json:"windows"`
+	IID         string   `json:"iid"`
+	PermSeed    uint64   `json:"perm_seed"`
+	ScanID      uint64   `json:"scan_id"`
+	Shard       string   `json:"shard"`
+	RatePPS     float64  `json:"rate_pps"`
+	DryRun      bool     `json:"dry_run"`
+	Targets     uint64   `json:"targets"`
+	Generated   uint64   `json:"generated"`
+	Blocked     uint64   `json:"blocked"`
+	Sent        uint64   `json:"sent"`
+	SendErrors  uint64   `json:"send_errors"`
+	Received    uint64   `json:"received"`
+	Valid       uint64   `json:"valid"`
+	Invalid     uint64   `json:"invalid"`
+	Duplicate   uint64   `json:"duplicate"`
+	KernelDrops uint64   `json:"kernel_drops"`
+	Hits        uint64   `json:"hits"`
+	AchievedPPS float64  `json:"achieved_pps"`
+	Error       string   `json:"error,omitempty"`
+}
+
+func writeMetadata(path string, cfg widescan.Config, s *widescan.Scanner, st widescan.Stats, runErr error) error {
+	m := metadata{
+		Command:     strings.Join(os.Args, " "),
+		Start:       st.Start.UTC().Format(time.RFC3339Nano),
+		End:         st.End.UTC().Format(time.RFC3339Nano),
+		DurationS:   st.Duration().Seconds(),
+		IID:         cfg.IID.String(),
+		PermSeed:    st.PermSeed,
+		ScanID:      st.ScanID,
+		Shard:       fmt.Sprintf("%d/%d", cfg.Shard.Index, cfg.Shard.Count),
+		RatePPS:     cfg.Rate,
+		DryRun:      cfg.DryRun != nil,
+		Targets:     st.Targets,
+		Generated:   st.Generated,
+		Blocked:     st.Blocked,
+		Sent:        st.Sent,
+		SendErrors:  st.SendErrors,
+		Received:    st.Received,
+		Valid:       st.Valid,
+		Invalid:     st.Invalid,
+		Duplicate:   st.Duplicate,
+		KernelDrops: st.KernelDrops,
+		Hits:        st.Hits,
+	}
+	if d := st.Duration().Seconds(); d > 0 {
+		m.AchievedPPS = float64(st.Sent) / d
+	}
+	if runErr != nil {
+		m.Error = runErr.Error()
+	}
+	for _, w := range s.Windows() {
+		m.Windows = append(m.Windows, w.String())
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,159 @@
+package widescan
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/p2pnet/widescan/generator"
+	"github.com/p2pnet/widescan/icmp"
+	"github.com/p2pnet/widescan/prefixes"
+)
+
+// Defaults applied to the zero values of Config.
+const (
+	// DefaultRate is the probe rate in probes/s when Config.Rate is 0: the
+	// conservative default that ZMap and XMap also recommend for shared
+	// networks.
+	DefaultRate = 10000
+	// DefaultCooldown is how long the sniffer keeps listening after the last
+	// probe when Config.Cooldown is 0.
+	DefaultCooldown = 8 * time.Second
+	// DefaultQueueDepth is the number of batches that may wait between the
+	// generator and the sender when Config.QueueDepth is 0.
+	DefaultQueueDepth = 16
+)
+
+// RateUnlimited, as Config.Rate, sends as fast as the send path allows.
+const RateUnlimited = -1
+
+// NoCooldown, as Config.Cooldown, stops listening as soon as the last probe is
+// sent.
+const NoCooldown = time.Duration(-1)
+
+// Errors returned by New and Run; match them with errors.Is.
+var (
+	// ErrNoTargets: the configuration names no target, or every target is
+	// blocked.
+	ErrNoTargets = errors.New("widescan: empty target set")
+	// ErrPermission: opening the raw socket or the capture ring needs root
+	// or CAP_NET_RAW.
+	ErrPermission = icmp.ErrPermission
+)
+
+// Config configures a Scanner. The zero value of each field is its default;
+// only Targets and (unless DryRun is set) a way to reach them are required.
+// A host node and the CLI both fill it.
+type Config struct {
+	// Targets are the target windows (see prefixes.ParseWindow and
+	// prefixes.ParseTargets). Required.
+	Targets []prefixes.Window
+	// IID fills the bits after each window's end. Zero value: low:1 (::1).
+	IID generator.IID
+	// Blocklist lists extra prefixes never to probe (opt-out files), on top
+	// of the always-applied built-in blocklist.
+	Blocklist []netip.Prefix
+	// Unblock lifts these prefixes from the built-in blocklist; each must
+	// lie entirely inside it (see prefixes.NewBlocklist).
+	Unblock []netip.Prefix
+	// PermSeed keys the target permutation. 0 draws a random seed, reported
+	// in Stats.PermSeed so that the order can be reproduced.
+	PermSeed uint64
+	// Shard selects the part of the permuted sequence this scanner probes.
+	// Zero value: the whole sequence.
+	Shard generator.Shard
+	// Workers is the number of CPU generator workers. 0: one per physical
+	// core.
+	Workers int
+	// MaxTargets caps the number of sequence positions probed. 0: no cap.
+	MaxTargets uint64
+	// BatchSize is the number of targets per batch. 0: the generator's
+	// default (1024).
+	BatchSize int
+	// QueueDepth is the capacity, in batches, of the queue between the
+	// generator and the sender. 0: DefaultQueueDepth.
+	QueueDepth int
+
+	// Rate is the probe rate in probes/s. 0: DefaultRate; RateUnlimited
+	// (or any negative value): as fast as the send path goes.
+	Rate float64
+	// Interface is the network interface to send and capture on. Empty: the
+	// interface that holds the source address.
+	Interface string
+	// SourceIP is the probes' source address. Zero value: the address the
+	// kernel's routing table picks for the first target (found without
+	// sending anything).
+	SourceIP netip.Addr
+	// HopLimit is the probes' IPv6 hop limit. 0: 64.
+	HopLimit int
+	// Cooldown is how long the sniffer keeps listening after the last probe.
+	// 0: DefaultCooldown; NoCooldown (or any negative value): none.
+	Cooldown time.Duration
+	// Key is the MAC key that validates replies. Zero value: a random key
+	// per run. Give several scanners the same key to validate each other's
+	// replies.
+	Key icmp.Key
+	// ScanID identifies this run in every probe. 0: random.
+	ScanID uint64
+
+	// DryRun, when not nil, sends nothing and opens no socket: every probe
+	// is written to DryRun as a pcap file (raw IPv6 link type, real
+	// checksums) instead. SourceIP (or a route to the first target) is still
+	// needed for the probes' source address.
+	DryRun io.Writer
+
+	// OnHit, when not nil, receives every validated, deduplicated hit. It
+	// is called from a single goroutine, in capture order; a slow handler
+	// delays capture (the kernel ring absorbs bursts and counts drops).
+	OnHit func(Hit)
+}
+
+// Validate reports whether c is usable. New calls it.
+func (c *Config) Validate() error {
+	if len(c.Targets) == 0 {
+		return ErrNoTargets
+	}
+	for _, w := range c.Targets {
+		if err := w.Validate(); err != nil {
+			return fmt.Errorf("widescan: target %s: %w", w, err)
+		}
+	}
+	if c.Shard.Count != 0 && c.Shard.Index >= c.Shard.Count {
+		return fmt.Errorf("widescan: shard %d out of range 0..%d", c.Shard.Index, c.Shard.Count-1)
+	}
+	if c.Workers < 0 {
+		return fmt.Errorf("widescan: negative worker count %d", c.Workers)
+	}
+	if c.BatchSize < 0 || c.QueueDepth < 0 {
+		return errors.New("widescan: negative batch size or queue depth")
+	}
+	if c.HopLimit < 0 || c.HopLimit > 255 {
+		return fmt.Errorf("widescan: hop limit %d outside 0..255", c.HopLimit)
+	}
+	if c.SourceIP.IsValid() && (!c.SourceIP.Is6() || c.SourceIP.Is4In6()) {
+		return fmt.Errorf("widescan: source %s is not an IPv6 address", c.SourceIP)
+	}
+	return nil
+}
+
+func (c *Config) rate() float64 {
+	switch {
+	case c.Rate == 0:
+		return DefaultRate
+	case c.Rate < 0:
+		return 0 // the pacer's "unlimited"
+	}
+	return c.Rate
+}
+
+func (c *Config) cooldown() time.Duration {
+	switch {
+	case c.Cooldown == 0:
+		return DefaultCooldown
+	case c.Cooldown < 0:
+		return 0
+	}
+	return c.Cooldown
+}

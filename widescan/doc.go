@@ -1,0 +1,27 @@
+// Package widescan is the public API of the widescan IPv6 discovery engine: a
+// host (a P2P node, or the widescan CLI) fills a Config, calls New, and Run
+// generates candidate targets from prefix windows, probes each one with an
+// ICMPv6 Echo Request (RFC 4443 §4.1) at a controlled rate, and sniffs the
+// Echo Replies, reporting every validated, deduplicated live host as a Hit.
+//
+// The pipeline is
+//
+//	generator (CPU workers) → bounded queue of batches → icmp sender (paced) → wire
+//	                                                    sniffer (AF_PACKET) ← replies
+//
+// with one errgroup owning the stages. Batches flow through bounded channels,
+// so a slow sender is back-pressure on the generator, never loss. After the
+// last probe the sniffer keeps listening for Config.Cooldown, then Run returns
+// the final Stats.
+//
+// Replies are validated statelessly: each probe carries a keyed MAC of its
+// target and source (see package icmp), so forged or stale replies are
+// counted as invalid and never reported. The built-in blocklist (the IANA
+// special-purpose registry, see package prefixes) is always applied; lifting
+// part of it takes an explicit Config.Unblock prefix.
+//
+// Opening the raw socket and the capture ring needs root or CAP_NET_RAW.
+// Run opens every socket synchronously before it starts its goroutines, so a
+// caller may run it on an OS thread that has switched into a network
+// namespace (as the testbed does).
+package widescan

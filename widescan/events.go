@@ -1,0 +1,66 @@
+package widescan
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Hit is a live host: a validated Echo Reply to one of this run's probes.
+type Hit struct {
+	// Target is the address that was probed (taken from the validated
+	// probe payload).
+	Target netip.Addr
+	// Responder is the source of the reply; it differs from Target when
+	// another address answered for it.
+	Responder netip.Addr
+	// RTT is the time from sending the probe to capturing the reply.
+	RTT time.Duration
+	// HopLimit is the reply's IPv6 hop limit as captured.
+	HopLimit uint8
+	// Time is when the reply was captured.
+	Time time.Time
+}
+
+// Stats are the counters of a run. Run returns the final Stats;
+// Scanner.Stats returns a snapshot at any time.
+type Stats struct {
+	// PermSeed and ScanID are the values the run used (drawn at random when
+	// the Config left them 0).
+	PermSeed uint64
+	ScanID   uint64
+	// Targets is the number of sequence positions this run visits (its
+	// shard, after MaxTargets); Generated counts the targets produced so
+	// far, and Blocked the candidates dropped by the blocklist inside
+	// partly blocked subnets.
+	Targets   uint64
+	Generated uint64
+	Blocked   uint64
+	// Sent counts probes handed to the kernel (or written, in a dry run);
+	// SendErrors counts probes the send path failed to send.
+	Sent       uint64
+	SendErrors uint64
+	// Received counts Echo Replies captured; Valid those whose MAC checked;
+	// Invalid the forged, stale or foreign ones; Duplicate the repeated
+	// replies of a target already reported; KernelDrops the packets the
+	// capture ring dropped.
+	Received    uint64
+	Valid       uint64
+	Invalid     uint64
+	Duplicate   uint64
+	KernelDrops uint64
+	// Hits counts hits reported (Valid minus Duplicate).
+	Hits uint64
+	// Start is when Run began; End when it returned (zero while running).
+	Start, End time.Time
+}
+
+// Duration is the run's wall time so far, or in all once it ended.
+func (s Stats) Duration() time.Duration {
+	if s.Start.IsZero() {
+		return 0
+	}
+	if s.End.IsZero() {
+		return time.Since(s.Start)
+	}
+	return s.End.Sub(s.Start)
+}

@@ -1,0 +1,291 @@
+package widescan
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/p2pnet/widescan/generator"
+	"github.com/p2pnet/widescan/icmp"
+	"github.com/p2pnet/widescan/prefixes"
+	"github.com/p2pnet/widescan/sniffer"
+)
+
+// Scanner runs one scan. Create it with New; Run may be called once. Stats and
+// Targets are safe to call from any goroutine while Run runs.
+type Scanner struct {
+	cfg      Config
+	gen      *generator.Generator
+	key      icmp.Key
+	scanID   uint64
+	permSeed uint64
+
+	runOnce atomic.Bool
+
+	mu      sync.Mutex // guards the stage pointers below, for Stats
+	sender  icmp.ProbeWriter
+	sniffer *sniffer.Sniffer
+	start   time.Time
+	end     time.Time
+
+	generated atomic.Uint64
+	hits      atomic.Uint64
+}
+
+// New validates cfg, fills its defaults and prepares the target generator
+// (blocklist applied, index space sized). It opens no socket. Errors:
+// ErrNoTargets (wrapped) when no target is left after the blocklist, a
+// *prefixes.Window error for a malformed window, and the generator's errors
+// for an IID that does not fit or a space of 2^64 targets or more.
+func New(cfg Config) (*Scanner, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Scanner{cfg: cfg, key: cfg.Key, scanID: cfg.ScanID, permSeed: cfg.PermSeed}
+	if s.key == (icmp.Key{}) {
+		k, err := icmp.NewKey()
+		if err != nil {
+			return nil, fmt.Errorf("widescan: MAC key: %w", err)
+		}
+		s.key = k
+	}
+	for _, p := range []*uint64{&s.scanID, &s.permSeed} {
+		for *p == 0 {
+			var b [8]byte
+			if _, err := rand.Read(b[:]); err != nil {
+				return nil, fmt.Errorf("widescan: random seed: %w", err)
+			}
+			*p = binary.BigEndian.Uint64(b[:])
+		}
+	}
+	bl, err := prefixes.NewBlocklist(cfg.Blocklist, cfg.Unblock)
+	if err != nil {
+		return nil, fmt.Errorf("widescan: %w", err)
+	}
+	gen, err := generator.New(generator.Config{
+		Windows:    cfg.Targets,
+		Blocklist:  bl,
+		IID:        cfg.IID,
+		PermSeed:   s.permSeed,
+		Shard:      cfg.Shard,
+		Workers:    cfg.Workers,
+		BatchSize:  cfg.BatchSize,
+		MaxTargets: cfg.MaxTargets,
+	})
+	if errors.Is(err, generator.ErrEmpty) {
+		return nil, fmt.Errorf("%w: every target is blocked (%v)", ErrNoTargets, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("widescan: %w", err)
+	}
+	s.gen = gen
+	return s, nil
+}
+
+// Targets is the number of targets the run will probe (its shard's sequence
+// positions, after MaxTargets; a few may still be dropped by partly blocked
+// subnets and counted in Stats.Blocked).
+func (s *Scanner) Targets() uint64 { return s.gen.Count() }
+
+// Windows returns the target windows after the blocklist was subtracted.
+func (s *Scanner) Windows() []prefixes.Window { return s.gen.Windows() }
+
+// Key returns the MAC key of the run (the configured one, or the random one
+// drawn by New).
+func (s *Scanner) Key() icmp.Key { return s.key }
+
+// Stats returns a snapshot of the counters. It is safe for concurrent use.
+func (s *Scanner) Stats() Stats {
+	st := Stats{
+		PermSeed:  s.permSeed,
+		ScanID:    s.scanID,
+		Targets:   s.gen.Count(),
+		Blocked:   s.gen.Blocked(),
+		Hits:      s.hits.Load(),
+		Generated: s.generated.Load(),
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st.Start, st.End = s.start, s.end
+	if s.sender != nil {
+		ss := s.sender.Stats()
+		st.Sent, st.SendErrors = ss.Sent, ss.Errors
+	}
+	if s.sniffer != nil {
+		ns := s.sniffer.Stats()
+		st.Received, st.Valid, st.Invalid = ns.Received, ns.Valid, ns.Invalid
+		st.Duplicate, st.KernelDrops = ns.Duplicate, ns.KernelDrops
+	}
+	return st
+}
+
+// Run probes every target at Config.Rate probes/s and reports hits to
+// Config.OnHit until the targets are exhausted and Config.Cooldown has
+// passed, or ctx is done. It returns the final Stats, and ctx's error when
+// the scan was stopped early (every hit captured by then has been reported).
+// Errors: ErrPermission (wrapped) without root or CAP_NET_RAW, an error
+// naming the interface when it does not exist, and any stage's failure.
+// Run may be called once.
+func (s *Scanner) Run(ctx context.Context) (Stats, error) {
+	if !s.runOnce.CompareAndSwap(false, true) {
+		return s.Stats(), errors.New("widescan: Run called twice")
+	}
+	s.mu.Lock()
+	s.start = time.Now()
+	s.mu.Unlock()
+	err := s.run(ctx)
+	s.mu.Lock()
+	s.end = time.Now()
+	s.mu.Unlock()
+	return s.Stats(), err
+}
+
+func (s *Scanner) run(ctx context.Context) error {
+	// Namespace-dependent work (route and interface lookups, sockets) runs
+	// here, on the caller's goroutine, before any stage starts.
+	ifname, src, err := s.route()
+	if err != nil {
+		return err
+	}
+	scfg := icmp.SenderConfig{Interface: ifname, Source: src, HopLimit: s.cfg.HopLimit, Key: s.key, ScanID: s.scanID}
+	var w icmp.ProbeWriter
+	var sn *sniffer.Sniffer
+	if s.cfg.DryRun != nil {
+		pw, err := icmp.NewPcapWriter(s.cfg.DryRun, scfg)
+		if err != nil {
+			return fmt.Errorf("widescan: dry run: %w", err)
+		}
+		w = pw
+	} else {
+		sn, err = sniffer.Open(sniffer.Config{Interface: ifname, Key: s.key, ScanID: s.scanID})
+		if err != nil {
+			return fmt.Errorf("widescan: %w", err)
+		}
+		defer sn.Close()
+		snd, err := icmp.NewSender(scfg)
+		if err != nil {
+			return fmt.Errorf("widescan: %w", err)
+		}
+		w = snd
+	}
+	defer w.Close()
+	s.mu.Lock()
+	s.sender, s.sniffer = w, sn
+	s.mu.Unlock()
+
+	g, gctx := errgroup.WithContext(ctx)
+	depth := s.cfg.QueueDepth
+	if depth == 0 {
+		depth = DefaultQueueDepth
+	}
+	batches := make(chan *generator.Batch, depth) // a full queue is back-pressure
+	sentAll := make(chan struct{})                // closed once the last probe is out
+
+	g.Go(func() error { return s.gen.Generate(gctx, batches) })
+	g.Go(func() error {
+		pacer := icmp.NewPacer(s.cfg.rate())
+		for b := range batches {
+			s.generated.Add(uint64(len(b.Targets)))
+			if err := pacer.Wait(gctx, len(b.Targets)); err != nil {
+				drain(batches)
+				return err
+			}
+			_, err := w.Send(gctx, b.Targets)
+			s.gen.Put(b)
+			if err != nil {
+				drain(batches)
+				return fmt.Errorf("send: %w", err)
+			}
+		}
+		close(sentAll)
+		return nil
+	})
+	if sn != nil {
+		g.Go(func() error {
+			// The sniffer stops after the cooldown that follows the last
+			// probe, or as soon as the scan is stopped.
+			sctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				select {
+				case <-sentAll:
+					t := time.NewTimer(s.cfg.cooldown())
+					defer t.Stop()
+					select {
+					case <-t.C:
+					case <-gctx.Done():
+					}
+				case <-gctx.Done():
+				}
+				cancel()
+			}()
+			return sn.Run(sctx, s.emit)
+		})
+	}
+	return g.Wait()
+}
+
+// drain empties the queue so that the generator, blocked on a send, sees its
+// context end; the generator closes the channel.
+func drain(ch <-chan *generator.Batch) {
+	go func() {
+		for range ch {
+		}
+	}()
+}
+
+func (s *Scanner) emit(r sniffer.Reply) {
+	s.hits.Add(1)
+	if s.cfg.OnHit != nil {
+		s.cfg.OnHit(Hit(r))
+	}
+}
+
+// route picks the interface and the source address: the configured ones, or
+// those the kernel's routing table gives for the first target. Connecting a
+// UDP socket sends nothing; it only asks the kernel for the route.
+func (s *Scanner) route() (ifname string, src netip.Addr, err error) {
+	ifname, src = s.cfg.Interface, s.cfg.SourceIP
+	if !src.IsValid() {
+		dst := s.gen.Windows()[0].Prefix.Addr()
+		if t, ok := s.gen.Target(0); ok {
+			dst = netip.AddrFrom16(t)
+		}
+		c, err := net.DialUDP("udp6", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, 33434)))
+		if err != nil {
+			return "", netip.Addr{}, fmt.Errorf("widescan: no route to %s to pick a source address (set a source IP): %w", dst, err)
+		}
+		src = c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+		c.Close()
+	}
+	if ifname != "" || s.cfg.DryRun != nil {
+		return ifname, src, nil
+	}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return "", netip.Addr{}, fmt.Errorf("widescan: list interfaces: %w", err)
+	}
+	for _, ifc := range ifs {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap() == src {
+					return ifc.Name, src, nil
+				}
+			}
+		}
+	}
+	return "", netip.Addr{}, fmt.Errorf("widescan: no interface holds source address %s (set an interface)", src)
+}
