@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -36,9 +37,11 @@ func limitBurst(r float64) (rate.Limit, int) {
 }
 
 // Wait blocks until n more probes may be sent, taking them from the bucket in
-// chunks of at most the burst. It returns ctx.Err() (or the limiter's error
-// when ctx's deadline would pass first) without waiting for the rest; the
-// tokens of chunks already granted stay spent.
+// chunks of at most the burst. It returns ctx.Err() as soon as ctx is done,
+// without waiting for the rest; the tokens of chunks already granted stay
+// spent, and the chunk being waited for is given back. Unlike
+// rate.Limiter.WaitN it never gives up early because ctx's deadline would
+// pass: it paces until the deadline itself.
 func (p *Pacer) Wait(ctx context.Context, n int) error {
 	for n > 0 {
 		p.mu.Lock()
@@ -48,11 +51,19 @@ func (p *Pacer) Wait(ctx context.Context, n int) error {
 			break
 		}
 		c := min(n, b)
-		if err := p.lim.WaitN(ctx, c); err != nil {
-			if ctx.Err() == nil && c > p.lim.Burst() {
-				continue // SetRate shrank the burst meanwhile: retry smaller
+		r := p.lim.ReserveN(time.Now(), c)
+		if !r.OK() {
+			continue // SetRate shrank the burst meanwhile: retry smaller
+		}
+		if d := r.Delay(); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				r.Cancel()
+				return ctx.Err()
 			}
-			return err
 		}
 		n -= c
 	}

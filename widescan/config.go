@@ -100,8 +100,9 @@ type Config struct {
 
 	// DryRun, when not nil, sends nothing and opens no socket: every probe
 	// is written to DryRun as a pcap file (raw IPv6 link type, real
-	// checksums) instead. SourceIP (or a route to the first target) is still
-	// needed for the probes' source address.
+	// checksums) instead, as fast as they are generated (Rate does not
+	// apply). SourceIP (or a route to the first target) is still needed for
+	// the probes' source address.
 	DryRun io.Writer
 
 	// OnHit, when not nil, receives every validated, deduplicated hit. It
@@ -140,6 +141,8 @@ func (c *Config) Validate() error {
 
 func (c *Config) rate() float64 {
 	switch {
+	case c.DryRun != nil:
+		return 0 // nothing goes on the wire: no pacing
 	case c.Rate == 0:
 		return DefaultRate
 	case c.Rate < 0:

@@ -52,6 +52,29 @@ type Stats struct {
 	Hits uint64
 	// Start is when Run began; End when it returned (zero while running).
 	Start, End time.Time
+	// LastProbe is when the last probe was sent (zero until then); the send
+	// phase is LastProbe - Start, the rest of the run is the cooldown.
+	LastProbe time.Time
+}
+
+// SendRate is the achieved probe rate in probes/s over the send phase (from
+// Start to LastProbe, or to now while probes are still going out).
+func (s Stats) SendRate() float64 {
+	if s.Start.IsZero() {
+		return 0
+	}
+	end := s.LastProbe
+	if end.IsZero() {
+		end = s.End
+	}
+	if end.IsZero() {
+		end = time.Now()
+	}
+	d := end.Sub(s.Start).Seconds()
+	if d <= 0 {
+		return 0
+	}
+	return float64(s.Sent) / d
 }
 
 // Duration is the run's wall time so far, or in all once it ended.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"sync"
@@ -36,6 +37,7 @@ type Scanner struct {
 	sniffer *sniffer.Sniffer
 	start   time.Time
 	end     time.Time
+	last    time.Time // when the last probe went out
 
 	generated atomic.Uint64
 	hits      atomic.Uint64
@@ -115,7 +117,7 @@ func (s *Scanner) Stats() Stats {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st.Start, st.End = s.start, s.end
+	st.Start, st.End, st.LastProbe = s.start, s.end, s.last
 	if s.sender != nil {
 		ss := s.sender.Stats()
 		st.Sent, st.SendErrors = ss.Sent, ss.Errors
@@ -192,20 +194,33 @@ func (s *Scanner) run(ctx context.Context) error {
 
 	g.Go(func() error { return s.gen.Generate(gctx, batches) })
 	g.Go(func() error {
+		// Pace and send in chunks of at most the pacer's burst, so that a
+		// batch never leaves as one burst larger than configured.
 		pacer := icmp.NewPacer(s.cfg.rate())
 		for b := range batches {
 			s.generated.Add(uint64(len(b.Targets)))
-			if err := pacer.Wait(gctx, len(b.Targets)); err != nil {
-				drain(batches)
-				return err
+			for t := b.Targets; len(t) > 0; {
+				c := len(t)
+				if pacer.Rate() > 0 && !math.IsInf(pacer.Rate(), 1) {
+					c = min(c, pacer.Burst())
+				}
+				if err := pacer.Wait(gctx, c); err != nil {
+					s.gen.Put(b)
+					drain(batches)
+					return err
+				}
+				if _, err := w.Send(gctx, t[:c]); err != nil {
+					s.gen.Put(b)
+					drain(batches)
+					return fmt.Errorf("send: %w", err)
+				}
+				t = t[c:]
 			}
-			_, err := w.Send(gctx, b.Targets)
 			s.gen.Put(b)
-			if err != nil {
-				drain(batches)
-				return fmt.Errorf("send: %w", err)
-			}
 		}
+		s.mu.Lock()
+		s.last = time.Now()
+		s.mu.Unlock()
 		close(sentAll)
 		return nil
 	})
@@ -231,7 +246,11 @@ func (s *Scanner) run(ctx context.Context) error {
 			return sn.Run(sctx, s.emit)
 		})
 	}
-	return g.Wait()
+	err = g.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err() // stopped: the stages' own errors only echo it
+	}
+	return err
 }
 
 // drain empties the queue so that the generator, blocked on a send, sees its

@@ -259,33 +259,34 @@ func progress(s *widescan.Scanner, hw *hitWriter, done <-chan struct{}, quiet bo
 	}
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
+	update := func() {
+		if bar == nil || bar.IsFinished() {
+			return
+		}
+		st := s.Stats()
+		bar.Describe(fmt.Sprintf("probes (hits %d)", st.Hits))
+		_ = bar.Set64(int64(st.Sent + st.SendErrors))
+		if !st.LastProbe.IsZero() {
+			// Every probe is out: close the bar and count the hits that
+			// arrive during the cooldown on a line of their own.
+			_ = bar.Finish()
+		}
+	}
 	for {
 		select {
 		case <-done:
-			if bar != nil {
-				st := s.Stats()
-				bar.Describe(fmt.Sprintf("probes (hits %d)", st.Hits))
-				_ = bar.Set64(int64(st.Sent + st.SendErrors))
-				_ = bar.Finish()
-			}
+			update()
 			return
 		case <-t.C:
 			_ = hw.Flush()
-			if bar != nil {
-				st := s.Stats()
-				bar.Describe(fmt.Sprintf("probes (hits %d)", st.Hits))
-				_ = bar.Set64(int64(st.Sent + st.SendErrors))
-			}
+			update()
 		}
 	}
 }
 
 func summary(st widescan.Stats, dryRun bool) string {
 	d := st.Duration()
-	pps := 0.0
-	if d > 0 {
-		pps = float64(st.Sent) / d.Seconds()
-	}
+	pps := st.SendRate()
 	if dryRun {
 		return fmt.Sprintf("widescan: dry run: targets=%d written=%d blocked=%d duration=%s",
 			st.Targets, st.Sent, st.Blocked, d.Round(time.Millisecond))
@@ -295,13 +296,18 @@ func summary(st widescan.Stats, dryRun bool) string {
 		d.Round(time.Millisecond), pps)
 }
 
+// maxMetadataWindows caps the windows listed in the metadata; window_count
+// gives them all.
+const maxMetadataWindows = 1000
+
 // metadata is the JSON summary written by --metadata.
 type metadata struct {
 	Command     string   `json:"command"`
 	Start       string   `json:"start"`
 	End         string   `json:"end"`
 	DurationS   float64  `json:"duration_s"`
-	Windows     []string `json:"windows"`
+	WindowCount int      `json:"window_count"`
+	Windows     []string `json:"windows"` // the first maxMetadataWindows`
 	IID         string   `json:"iid"`
 	PermSeed    uint64   `json:"perm_seed"`
 	ScanID      uint64   `json:"scan_id"`
@@ -347,13 +353,13 @@ func writeMetadata(path string, cfg widescan.Config, s *widescan.Scanner, st wid
 		KernelDrops: st.KernelDrops,
 		Hits:        st.Hits,
 	}
-	if d := st.Duration().Seconds(); d > 0 {
-		m.AchievedPPS = float64(st.Sent) / d
-	}
+	m.AchievedPPS = st.SendRate()
 	if runErr != nil {
 		m.Error = runErr.Error()
 	}
-	for _, w := range s.Windows() {
+	ws := s.Windows()
+	m.WindowCount = len(ws)
+	for _, w := range ws[:min(len(ws), maxMetadataWindows)] {
 		m.Windows = append(m.Windows, w.String())
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
