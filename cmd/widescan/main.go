@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -39,7 +40,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "widescan: interrupted; partial results written")
 		os.Exit(130)
 	default:
-		fmt.Fprintln(os.Stderr, "widescan:", err)
+		// Library errors already name their package; say "widescan:" once.
+		fmt.Fprintln(os.Stderr, "widescan:", strings.TrimPrefix(err.Error(), "widescan: "))
 		os.Exit(1)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/p2pnet/widescan/generator"
 	"github.com/p2pnet/widescan/icmp"
@@ -67,7 +68,12 @@ unless --dry-run.`,
   widescan scan --dry-run --pcap probes.pcap --source-ip 2001:db8::1 2001:db8::/56`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runScan(cmd.Context(), f, args) },
 	}
-	fl := cmd.Flags()
+	f.bind(cmd.Flags())
+	return cmd
+}
+
+// bind defines the scan flags on fl, stored in f.
+func (f *scanFlags) bind(fl *pflag.FlagSet) {
 	fl.StringArrayVarP(&f.prefixFiles, "prefix-file", "p", nil, "read targets from `FILE`, one per line, # comments (repeatable)")
 	fl.IntVarP(&f.maxLen, "max-len", "x", prefixes.DefaultMaxLen, "end of the enumerated range for a plain prefix")
 	fl.StringVar(&f.iid, "iid", "low:1", "IID mode filling the bits after each window: low:K, fixed:SUFFIX, random")
@@ -90,7 +96,6 @@ unless --dry-run.`,
 	fl.StringVar(&f.pcap, "pcap", "", "with --dry-run, write the probes to this pcap `FILE`")
 	fl.StringVar(&f.metadata, "metadata", "", "write a JSON summary of the run to `FILE`")
 	fl.BoolVar(&f.noProgress, "no-progress", false, "no progress bar on stderr")
-	return cmd
 }
 
 // config turns the flags and arguments into a widescan.Config.
@@ -228,6 +233,9 @@ func runScan(ctx context.Context, f scanFlags, args []string) (err error) {
 	if err := hw.Flush(); err != nil {
 		return fmt.Errorf("write hits: %w", err)
 	}
+	if runErr != nil && st.Sent == 0 && ctx.Err() == nil {
+		return runErr // failed before the first probe: the error says it all
+	}
 	fmt.Fprintln(os.Stderr, summary(st, f.dryRun))
 	if f.metadata != "" {
 		if err := writeMetadata(f.metadata, cfg, s, st, runErr); err != nil {
@@ -243,9 +251,11 @@ func runScan(ctx context.Context, f scanFlags, args []string) (err error) {
 // progress draws a progress bar on stderr (probes sent, probes/s, hits, ETA)
 // until done is closed, and flushes buffered hits as it goes.
 func progress(s *widescan.Scanner, hw *hitWriter, done <-chan struct{}, quiet bool) {
+	// The bar appears with the first probe, so that a scan that fails to
+	// start prints its error alone.
 	var bar *progressbar.ProgressBar
-	if !quiet {
-		bar = progressbar.NewOptions64(int64(s.Targets()),
+	newBar := func() *progressbar.ProgressBar {
+		return progressbar.NewOptions64(int64(s.Targets()),
 			progressbar.OptionSetWriter(os.Stderr),
 			progressbar.OptionSetDescription("probes"),
 			progressbar.OptionShowCount(),
@@ -260,10 +270,16 @@ func progress(s *widescan.Scanner, hw *hitWriter, done <-chan struct{}, quiet bo
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	update := func() {
-		if bar == nil || bar.IsFinished() {
+		st := s.Stats()
+		if quiet || st.Sent+st.SendErrors == 0 {
 			return
 		}
-		st := s.Stats()
+		if bar == nil {
+			bar = newBar()
+		}
+		if bar.IsFinished() {
+			return
+		}
 		bar.Describe(fmt.Sprintf("probes (hits %d)", st.Hits))
 		_ = bar.Set64(int64(st.Sent + st.SendErrors))
 		if !st.LastProbe.IsZero() {

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/p2pnet/widescan/widescan"
+)
+
+func parseScanFlags(t *testing.T, argv ...string) (scanFlags, []string) {
+	t.Helper()
+	var f scanFlags
+	fl := pflag.NewFlagSet("scan", pflag.ContinueOnError)
+	f.bind(fl)
+	if err := fl.Parse(argv); err != nil {
+		t.Fatal(err)
+	}
+	return f, fl.Args()
+}
+
+func TestScanFlagsBecomeAConfig(t *testing.T) {
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets.txt")
+	if err := os.WriteFile(targets, []byte("# demo\n2001:db8:1::/48-56\n2001:db8:2::1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, args := parseScanFlags(t, "-p", targets, "--iid", "low:4", "-r", "0", "--cooldown", "0",
+		"--unblock", "2001:db8::/32", "--shards", "4", "--shard", "3", "2001:db8:3::/64")
+	cfg, err := f.config(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Targets) != 3 {
+		t.Errorf("%d targets, want 3 (one argument, two file lines)", len(cfg.Targets))
+	}
+	if cfg.Rate != widescan.RateUnlimited {
+		t.Errorf("--rate 0 gave Rate %g, want RateUnlimited", cfg.Rate)
+	}
+	if cfg.Cooldown != widescan.NoCooldown {
+		t.Errorf("--cooldown 0 gave %s, want NoCooldown", cfg.Cooldown)
+	}
+	if cfg.Shard.Index != 3 || cfg.Shard.Count != 4 {
+		t.Errorf("shard %+v, want 3 of 4", cfg.Shard)
+	}
+	if cfg.IID.String() != "low:4" {
+		t.Errorf("IID %s, want low:4", cfg.IID)
+	}
+	if len(cfg.Unblock) != 1 || cfg.Unblock[0] != netip.MustParsePrefix("2001:db8::/32") {
+		t.Errorf("unblock %v", cfg.Unblock)
+	}
+}
+
+func TestScanFlagsRejectNonsense(t *testing.T) {
+	tests := []struct {
+		name string
+		argv []string
+		want string
+	}{
+		{"no target at all", nil, "no targets"},
+		{"a malformed target argument", []string{"2001:db8::/33-16"}, "target argument 1"},
+		{"a bad IID mode", []string{"--iid", "lowest:3", "2001:db8::/48"}, "--iid"},
+		{"a negative rate", []string{"--rate", "-5", "2001:db8::/48"}, "--rate"},
+		{"a shard past the count", []string{"--shards", "2", "--shard", "2", "2001:db8::/48"}, "--shard"},
+		{"an IPv4 source", []string{"--source-ip", "192.0.2.1", "2001:db8::/48"}, "--source-ip"},
+		{"a pcap without a dry run", []string{"--pcap", "x.pcap", "2001:db8::/48"}, "--dry-run"},
+		{"a prefix that is not one", []string{"--unblock", "2001:db8::", "2001:db8::/48"}, "--unblock"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, args := parseScanFlags(t, tt.argv...)
+			_, err := f.config(args)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDryRunWritesPcapAndMetadata(t *testing.T) {
+	dir := t.TempDir()
+	pcap, meta, out := filepath.Join(dir, "p.pcap"), filepath.Join(dir, "m.json"), filepath.Join(dir, "hits.jsonl")
+	f, args := parseScanFlags(t, "--dry-run", "--pcap", pcap, "--source-ip", "2001:db8::1",
+		"--unblock", "2001:db8::/32", "--iid", "low:2", "2001:db8:5::/56")
+	f.metadata, f.output, f.noProgress = meta, out, true
+	if err := runScan(context.Background(), f, args); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m metadata
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if !m.DryRun || m.Targets != 512 || m.Sent != 512 || m.Hits != 0 || m.WindowCount != 1 || m.IID != "low:2" || m.PermSeed == 0 {
+		t.Errorf("metadata %+v", m)
+	}
+	if st, err := os.Stat(pcap); err != nil || st.Size() != 24+512*(16+104) {
+		t.Errorf("pcap: %v, %v", st, err)
+	}
+	if b, err := os.ReadFile(out); err != nil || len(b) != 0 {
+		t.Errorf("hits file %q, %v: a dry run has no hits", b, err)
+	}
+}
+
+func TestHitWriterFormats(t *testing.T) {
+	h := widescan.Hit{
+		Target:    netip.MustParseAddr("2001:db8::1"),
+		Responder: netip.MustParseAddr("2001:db8::2"),
+		RTT:       1500 * time.Microsecond,
+		HopLimit:  63,
+		Time:      time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC),
+	}
+	tests := []struct{ format, want string }{
+		{"jsonl", `{"saddr":"2001:db8::2","daddr":"2001:db8::1","hlim":63,"rtt_us":1500,"timestamp":"2026-01-02T03:04:05.000000006Z"}` + "\n"},
+		{"csv", "saddr,daddr,hlim,rtt_us,timestamp\n2001:db8::2,2001:db8::1,63,1500.0,2026-01-02T03:04:05.000000006Z\n"},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		hw, err := newHitWriter(&buf, tt.format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hw.Write(h)
+		if err := hw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if buf.String() != tt.want {
+			t.Errorf("%s:\n got %q\nwant %q", tt.format, buf.String(), tt.want)
+		}
+	}
+	if _, err := newHitWriter(&bytes.Buffer{}, "xml"); err == nil {
+		t.Error("an unknown format was accepted")
+	}
+}
