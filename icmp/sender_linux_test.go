@@ -11,66 +11,15 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
 	xicmp "golang.org/x/net/icmp"
 	"golang.org/x/net/ipv6"
 
 	"github.com/p2pnet/widescan/internal/testutil"
 )
-
-// newNetns creates the network namespace name with lo up and runs the ip(8)
-// commands in it ("addr add …"); t.Cleanup deletes it.
-func newNetns(t *testing.T, name string, cmds ...string) {
-	t.Helper()
-	testutil.RequirePriv(t)
-	exec.Command("ip", "netns", "del", name).Run() // a leftover from a killed run
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
-	for _, c := range append([]string{"link set lo up"}, cmds...) {
-		args := append([]string{"-n", name}, strings.Fields(c)...)
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
-}
-
-// inNetns runs f on an OS thread switched into the namespace name, and
-// switches the thread back afterwards. Sockets opened by f stay in name.
-func inNetns(t *testing.T, name string, f func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			panic(fmt.Sprintf("restore network namespace: %v", err)) // the thread is unusable
-		}
-	}()
-	f()
-}
 
 func TestSenderUnknownInterface(t *testing.T) {
 	_, err := NewSender(SenderConfig{Interface: "ws-no-such-if0", Source: netip.MustParseAddr("2001:db8::1")})
@@ -111,13 +60,13 @@ func TestSenderPermission(t *testing.T) {
 // the requests (hop limit, validity) and the replies (which Check accepts).
 func TestSenderNetns(t *testing.T) {
 	name := fmt.Sprintf("ws-ic-%d", os.Getpid())
-	newNetns(t, name, "addr add 2001:db8::1/128 dev lo", "addr add 2001:db8::2/128 dev lo")
+	testutil.NewNetns(t, name, "addr add 2001:db8::1/128 dev lo", "addr add 2001:db8::2/128 dev lo")
 	src := netip.MustParseAddr("2001:db8::1")
 	cfg := SenderConfig{Interface: "lo", Source: src, HopLimit: 33, Key: goldenKey(), ScanID: 42}
 
 	var s *Sender
 	var obs *ipv6.PacketConn
-	inNetns(t, name, func() {
+	testutil.InNetns(t, name, func() {
 		var err error
 		if s, err = NewSender(cfg); err != nil {
 			t.Fatal(err)

@@ -9,66 +9,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
-
 	"github.com/p2pnet/widescan/icmp"
 	"github.com/p2pnet/widescan/internal/testutil"
 )
-
-// ipCmd runs ip(8) with args and fails t on error.
-func ipCmd(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
-
-// newNetns creates the network namespace name with lo up; t.Cleanup deletes
-// it (and the veth end inside it).
-func newNetns(t *testing.T, name string) {
-	t.Helper()
-	exec.Command("ip", "netns", "del", name).Run() // a leftover from a killed run
-	ipCmd(t, "netns", "add", name)
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
-	ipCmd(t, "-n", name, "link", "set", "lo", "up")
-}
-
-// inNetns runs f on an OS thread switched into the namespace name, then
-// switches the thread back. Sockets opened by f stay in name.
-func inNetns(t *testing.T, name string, f func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			panic(fmt.Sprintf("restore network namespace: %v", err)) // the thread is unusable
-		}
-	}()
-	f()
-}
 
 func TestOpenErrors(t *testing.T) {
 	if _, err := Open(Config{}); err == nil {
@@ -86,13 +33,13 @@ func TestOpenErrors(t *testing.T) {
 func TestSnifferNetns(t *testing.T) {
 	testutil.RequirePriv(t)
 	a, b := fmt.Sprintf("ws-sn-a-%d", os.Getpid()), fmt.Sprintf("ws-sn-b-%d", os.Getpid())
-	newNetns(t, a)
-	newNetns(t, b)
-	ipCmd(t, "-n", a, "link", "add", "ws-va", "type", "veth", "peer", "name", "ws-vb", "netns", b)
-	ipCmd(t, "-n", a, "addr", "add", "2001:db8:1::1/64", "dev", "ws-va", "nodad")
-	ipCmd(t, "-n", b, "addr", "add", "2001:db8:1::2/64", "dev", "ws-vb", "nodad")
-	ipCmd(t, "-n", a, "link", "set", "ws-va", "up")
-	ipCmd(t, "-n", b, "link", "set", "ws-vb", "up")
+	testutil.NewNetns(t, a)
+	testutil.NewNetns(t, b)
+	testutil.IP(t, "-n", a, "link", "add", "ws-va", "type", "veth", "peer", "name", "ws-vb", "netns", b)
+	testutil.IP(t, "-n", a, "addr", "add", "2001:db8:1::1/64", "dev", "ws-va", "nodad")
+	testutil.IP(t, "-n", b, "addr", "add", "2001:db8:1::2/64", "dev", "ws-vb", "nodad")
+	testutil.IP(t, "-n", a, "link", "set", "ws-va", "up")
+	testutil.IP(t, "-n", b, "link", "set", "ws-vb", "up")
 
 	key, err := icmp.NewKey()
 	if err != nil {
@@ -103,7 +50,7 @@ func TestSnifferNetns(t *testing.T) {
 		snd *icmp.Sender
 		sn  *Sniffer
 	)
-	inNetns(t, a, func() {
+	testutil.InNetns(t, a, func() {
 		if snd, err = icmp.NewSender(icmp.SenderConfig{Interface: "ws-va", Source: src, Key: key, ScanID: 77}); err != nil {
 			t.Fatal(err)
 		}
