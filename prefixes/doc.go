@@ -46,4 +46,30 @@
 //
 // Set algebra (union, difference, intersection, aggregation into minimal
 // prefix lists) is done with go4.org/netipx IP sets.
+//
+// # Registry and routing sources
+//
+// A Reader streams Records out of the files users already download, plain
+// or gzip (detected by the magic bytes, not the name), in any Format:
+//
+//   - RPSL as in RIPE's split dumps (ripe.db.inet6num, ripe.db.route6) and
+//     whois output: inet6num and route6 objects with their netname, country,
+//     status, org, origin, mnt-by, created, last-modified and source;
+//   - RIR delegated-extended statistics of the five RIRs (ipv6 lines);
+//   - BGP tables: pyasn IPASN files and "prefix asn" lists;
+//   - RIPEstat CSV "prefix,cc,name" and plain lists.
+//
+// Reader.Next (or the iterator Reader.All, or Records over several files)
+// returns one record at a time; memory does not grow with the input, lines
+// are bounded by MaxLineLen and RPSL objects by MaxObjectLen. A malformed
+// record is a *ParseError naming file, line and reason (wrapping one of
+// Reasons()) and is skipped; a caller that wants strict parsing stops at the
+// first. A truncated gzip stream or a read error ends the Reader with an
+// error naming the file.
+//
+// A Filter selects records by country, status (the registry's own values),
+// netname or org expression, origin AS, source registry, prefix length,
+// created and modified dates, and overlap with a routing table. Aggregate,
+// Subtract, Intersect, Remainder and MostSpecific are the set operations the
+// "widescan prefixes" command builds its output with.
 package prefixes

@@ -58,3 +58,50 @@ func ExampleBlocklist_Subtract() {
 	// Output:
 	// [2001:db8::/33-64] [2001:db8:0:1::1/128] <nil>
 }
+
+func ExampleReader() {
+	const dump = `% RIPE database dump excerpt
+
+inet6num:       2001:db8::/32
+netname:        EXAMPLE-NET
+country:        NL
+status:         ALLOCATED-BY-RIR
+source:         RIPE
+
+route6:         2001:db8::/32
+origin:         AS64496
+source:         RIPE
+
+inet6num:       2001:db8::1/48
+status:         ASSIGNED PA
+`
+	r, err := prefixes.NewReader(strings.NewReader(dump), "ripe.db", prefixes.FormatAuto)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for rec, err := range r.All() {
+		if err != nil {
+			fmt.Println("skipped:", err)
+			continue
+		}
+		fmt.Println(rec.Class, rec.Prefix, rec.Country, rec.Status, rec.Origin)
+	}
+	fmt.Printf("%+v\n", r.Counts())
+	// Output:
+	// inet6num 2001:db8::/32 NL ALLOCATED-BY-RIR 0
+	// route6 2001:db8::/32   64496
+	// skipped: ripe.db:13: inet6num: bad prefix 2001:db8::1/48: bits set beyond /48
+	// {Lines:14 Records:2 Malformed:1 Ignored:0}
+}
+
+func ExampleMostSpecific() {
+	ps := []netip.Prefix{
+		netip.MustParsePrefix("2001:db8::/32"),   // allocation
+		netip.MustParsePrefix("2001:db8:1::/48"), // assignment inside it
+		netip.MustParsePrefix("3fff::/20"),
+	}
+	fmt.Println(prefixes.MostSpecific(ps))
+	// Output:
+	// [2001:db8:1::/48 3fff::/20]
+}
