@@ -17,7 +17,7 @@ func ExampleNewPerm() {
 	}
 	fmt.Println()
 	// Output:
-	// 1 0 3 5 9 2 8 7 6 4
+	// 4 9 6 1 7 8 0 5 2 3
 }
 
 func ExampleGenerator_Generate() {
@@ -57,12 +57,12 @@ func ExampleGenerator_Generate() {
 	}
 	// Output:
 	// 8 targets
-	// 2001:db8::1
-	// 2001:db8:0:3::1
 	// 2001:db8:0:1::1
 	// 2001:db8:0:3::2
-	// 2001:db8::2
-	// 2001:db8:0:1::2
 	// 2001:db8:0:2::1
+	// 2001:db8:0:1::2
+	// 2001:db8::2
+	// 2001:db8:0:3::1
 	// 2001:db8:0:2::2
+	// 2001:db8::1
 }

@@ -68,8 +68,9 @@ type Config struct {
 	// Shard selects the part of the sequence this generator visits. The
 	// zero value is the whole sequence.
 	Shard Shard
-	// Workers is the number of goroutines Generate runs. 0 means the number
-	// of physical cores (cpuid), or runtime.NumCPU() when that is unknown.
+	// Workers is the number of goroutines Generate runs. 0 means
+	// DefaultWorkers(): the number of physical cores (cpuid), or
+	// runtime.NumCPU() when that is unknown.
 	Workers int
 	// BatchSize is the most targets per Batch. 0 means DefaultBatchSize.
 	BatchSize int
@@ -77,6 +78,13 @@ type Config struct {
 	// candidates count): the shard's first MaxTargets positions. 0 means no
 	// cap.
 	MaxTargets uint64
+	// Start is the first shard position to visit: the checkpoint of a
+	// stopped scan (Batch.Next of the last batch it handled, or
+	// Batch.Resume), so that a generator made with the same Config and this
+	// Start visits exactly the positions the stopped one had not handed
+	// over. It counts within MaxTargets. 0 means the beginning; a Start at
+	// or past the end leaves nothing to generate.
+	Start uint64
 }
 
 // Validate checks the fields that need no blocklist: the IID mode, the
@@ -102,19 +110,51 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Batch is a batch of targets, IPv6 addresses in network byte order. A batch
-// received from Generate belongs to the receiver until it hands it back with
-// Generator.Put.
+// Batch is a batch of targets, IPv6 addresses in network byte order, and
+// the shard positions they came from. A batch received from Generate
+// belongs to the receiver until it hands it back with Generator.Put.
 type Batch struct {
 	Targets [][16]byte
+	// Pos is the shard position of the batch's first candidate and Next the
+	// position after its last: the batch holds the targets of the shard
+	// positions [Pos, Next), less those dropped as blocked. Generate sends
+	// batches in position order, so Next of the last batch handled is the
+	// checkpoint to resume from (Config.Start).
+	Pos, Next uint64
+	// dropped holds the offsets from Pos of the candidates dropped as
+	// blocked, ascending.
+	dropped []uint32
+}
+
+// Resume returns the shard position to resume from (Config.Start) once the
+// first n targets of b have been handled: the position of target n, or Next
+// when n >= len(Targets). It accounts for dropped candidates, so a scan
+// stopped in the middle of a batch resumes with no target lost or repeated.
+func (b *Batch) Resume(n int) uint64 {
+	if n >= len(b.Targets) {
+		return b.Next
+	}
+	p := b.Pos + uint64(max(n, 0))
+	for _, d := range b.dropped {
+		if b.Pos+uint64(d) > p {
+			break
+		}
+		p++
+	}
+	return p
 }
 
 // span is one window of the index space in the form the hot path uses.
+// Offset o of the window is subnet o & subMask and IID number o >> subBits;
+// the target is hi:lo | subnet << hostBits | IID.
 type span struct {
 	start    uint64 // first index of the window
-	hi, lo   uint64 // window prefix address
+	hi, lo   uint64 // window prefix address, with a fixed suffix filled in
+	subMask  uint64 // 2^subBits - 1
+	subBits  uint   // End - Len of the window
 	hostBits uint   // 128 - End
-	k        uint64 // IIDs per subnet
+	one      uint64 // 1 for low IIDs in a window with host bits, else 0
+	mhi, mlo uint64 // host-bit mask for random IIDs, else 0
 }
 
 // ipRange is an inclusive range of blocked addresses as 128-bit integers.
@@ -126,19 +166,22 @@ type ipRange struct {
 // Its methods are safe for concurrent use, except that Generate may be called
 // only once.
 type Generator struct {
-	windows              []prefixes.Window
-	spans                []span
-	starts               []uint64 // spans[i].start, for the binary search
-	partial              []ipRange
-	perm                 Perm
-	n                    uint64 // index space size
-	iid                  IID
-	suffixHi             uint64
-	suffixLo             uint64
-	randKeyHi, randKeyLo uint64
+	windows []prefixes.Window
+	spans   []span
+	// first[k] is the span holding index k << shift: the span of an index
+	// idx lies in first[idx>>shift] … first[idx>>shift+1].
+	first   []uint32
+	shift   uint
+	partial []ipRange
+	perm    Perm
+	n       uint64 // index space size
+	iid     IID
+	random  bool
+	rndHi   uint64 // random IID keys
+	rndLo   uint64
 
 	shardIndex, shardCount uint64
-	count                  uint64 // positions this shard visits
+	start, end             uint64 // shard positions [start, end) are visited
 	workers                int
 	batchSize              int
 
@@ -180,6 +223,7 @@ func New(cfg Config) (*Generator, error) {
 	g := &Generator{
 		windows:    kept,
 		iid:        cfg.IID,
+		random:     cfg.IID.Mode == IIDRandom,
 		shardIndex: cfg.Shard.Index,
 		shardCount: max(cfg.Shard.Count, 1),
 		batchSize:  cfg.BatchSize,
@@ -189,18 +233,14 @@ func New(cfg Config) (*Generator, error) {
 		g.batchSize = DefaultBatchSize
 	}
 	if g.workers == 0 {
-		g.workers = cpuid.CPU.PhysicalCores
-		if g.workers <= 0 {
-			g.workers = runtime.NumCPU()
-		}
+		g.workers = DefaultWorkers()
 	}
-	g.suffixHi = binary.BigEndian.Uint64(cfg.IID.Suffix[:8])
-	g.suffixLo = binary.BigEndian.Uint64(cfg.IID.Suffix[8:])
-	g.randKeyHi, g.randKeyLo = randKeys(cfg.PermSeed)
+	g.rndHi, g.rndLo = randKeys(cfg.PermSeed)
+	suffixHi := binary.BigEndian.Uint64(cfg.IID.Suffix[:8])
+	suffixLo := binary.BigEndian.Uint64(cfg.IID.Suffix[8:])
 
 	var n uint64
 	g.spans = make([]span, 0, len(kept))
-	g.starts = make([]uint64, 0, len(kept))
 	for _, w := range kept {
 		subnets, ok := w.Subnets()
 		if !ok {
@@ -219,18 +259,31 @@ func New(cfg Config) (*Generator, error) {
 			return nil, fmt.Errorf("window %s: %w", w, ErrTooLarge)
 		}
 		a := w.Prefix.Addr().As16()
-		g.spans = append(g.spans, span{
+		s := span{
 			start:    n,
 			hi:       binary.BigEndian.Uint64(a[:8]),
 			lo:       binary.BigEndian.Uint64(a[8:]),
+			subBits:  uint(w.SubnetBits()),
+			subMask:  subnets - 1,
 			hostBits: uint(w.HostBits()),
-			k:        k,
-		})
-		g.starts = append(g.starts, n)
+		}
+		if s.hostBits > 0 {
+			switch cfg.IID.Mode {
+			case IIDLow:
+				s.one = 1
+			case IIDFixed:
+				s.hi |= suffixHi
+				s.lo |= suffixLo
+			case IIDRandom:
+				s.mhi, s.mlo = hostMask(s.hostBits)
+			}
+		}
+		g.spans = append(g.spans, s)
 		n = sum
 	}
 	g.n = n
 	g.perm.init(n, cfg.PermSeed)
+	g.buildTable()
 	if g.partial, err = blockedRanges(partial); err != nil {
 		return nil, err
 	}
@@ -238,15 +291,51 @@ func New(cfg Config) (*Generator, error) {
 	// Positions p < n with p ≡ index (mod count).
 	if g.shardIndex < n {
 		rest := n - g.shardIndex
-		g.count = rest / g.shardCount
+		g.end = rest / g.shardCount
 		if rest%g.shardCount != 0 {
-			g.count++
+			g.end++
 		}
 	}
 	if cfg.MaxTargets > 0 {
-		g.count = min(g.count, cfg.MaxTargets)
+		g.end = min(g.end, cfg.MaxTargets)
 	}
+	g.start = min(cfg.Start, g.end)
 	return g, nil
+}
+
+// DefaultWorkers returns the worker count Config.Workers 0 stands for: the
+// number of physical cores (cpuid), or runtime.NumCPU() when that is unknown.
+func DefaultWorkers() int {
+	if n := cpuid.CPU.PhysicalCores; n > 0 {
+		return n
+	}
+	return runtime.NumCPU()
+}
+
+// maxTableBits caps the window lookup table at 2^20 entries (4 MiB).
+const maxTableBits = 20
+
+// buildTable fills the window lookup table: 2^t buckets of equal width over
+// [0, n), t = bits(len(spans)) + 2 (at most maxTableBits), so that most
+// buckets hold one window start or none and the lookup of an index is one
+// load; a bucket with several starts is binary searched.
+func (g *Generator) buildTable() {
+	b := uint(bits.Len64(g.n - 1))
+	t := min(uint(bits.Len(uint(len(g.spans))))+2, maxTableBits)
+	if b > t {
+		g.shift = b - t
+	}
+	buckets := (g.n-1)>>g.shift + 1
+	g.first = make([]uint32, buckets+1)
+	i := 0
+	for k := range buckets {
+		x := k << g.shift
+		for i+1 < len(g.spans) && g.spans[i+1].start <= x {
+			i++
+		}
+		g.first[k] = uint32(i)
+	}
+	g.first[buckets] = uint32(len(g.spans) - 1)
 }
 
 // randKeys derives the two keys of the random IID from the seed: outputs 5
@@ -285,10 +374,15 @@ func blockedRanges(partial []netip.Prefix) ([]ipRange, error) {
 // 2^64-1.
 func (g *Generator) Size() uint64 { return g.n }
 
-// Count returns the number of sequence positions this shard visits, after
-// MaxTargets. Blocked candidates count: Generate sends Count() - Blocked()
-// targets.
-func (g *Generator) Count() uint64 { return g.count }
+// Count returns the number of shard positions this generator visits: from
+// Config.Start to the end of the shard or MaxTargets. Blocked candidates
+// count: Generate sends Count() - Blocked() targets.
+func (g *Generator) Count() uint64 { return g.end - g.start }
+
+// End returns the shard position after the last one this generator visits:
+// the shard's size, or MaxTargets when that is smaller. A scan is complete
+// when its checkpoint (Batch.Next) reaches End.
+func (g *Generator) End() uint64 { return g.end }
 
 // Windows returns the windows after the blocklist was subtracted, in index
 // space order. The slice is a copy.
@@ -300,9 +394,11 @@ func (g *Generator) Windows() []prefixes.Window {
 // because they fell in the blocked part of a partly blocked subnet.
 func (g *Generator) Blocked() uint64 { return g.blocked.Load() }
 
-// Target returns the target at sequence position pos: the candidate at
-// index Perm.At(pos). ok is false when that address is blocked or pos >= Size().
-// Target is independent of the shard; it does not allocate.
+// Target returns the target at sequence position pos (of the whole space,
+// not of the shard: shard position j is sequence position
+// Shard.Index + Shard.Count·j): the candidate at index Perm.At(pos). ok is
+// false when that address is blocked or pos >= Size(). Target is independent
+// of the shard; it does not allocate.
 func (g *Generator) Target(pos uint64) (a [16]byte, ok bool) {
 	if pos >= g.n {
 		return a, false
@@ -314,13 +410,15 @@ func (g *Generator) Target(pos uint64) (a [16]byte, ok bool) {
 }
 
 // Candidate returns the address at index idx of the (unpermuted) index space,
-// before the blocklist filter: the window holding idx (binary search over the
-// prefix sums), subnet o / K and IID number o % K of it, o being idx's offset
-// in the window. The host bits are filled with ::(o%K + 1) for low, the suffix
-// for fixed, and for random with the low HostBits bits of the 128-bit value
-// mix64(idx ^ kHi) << 64 | mix64(idx ^ kLo), kHi and kLo being outputs 5 and 6
-// of splitmix64 seeded with PermSeed (for random idx is the global subnet
-// number, as every subnet has one IID). It panics if idx >= Size().
+// before the blocklist filter: the window holding idx, subnet o mod 2^S and
+// IID number o >> S of it, o being idx's offset in the window and S the
+// window's SubnetBits (so the first 2^S indices of a window are the ::1 of
+// each subnet, the next 2^S the ::2, …). The host bits are filled with
+// ::(o>>S + 1) for low, the suffix for fixed, and for random with the low
+// HostBits bits of the 128-bit value mix64(idx ^ kHi) << 64 |
+// mix64(idx ^ kLo), kHi and kLo being outputs 5 and 6 of splitmix64 seeded
+// with PermSeed (for random idx is the global subnet number, as every
+// subnet has one IID). It panics if idx >= Size().
 func (g *Generator) Candidate(idx uint64) [16]byte {
 	if idx >= g.n {
 		panic("generator: Candidate index out of range")
@@ -336,46 +434,35 @@ func (g *Generator) Candidate(idx uint64) [16]byte {
 // concurrent use.
 func (g *Generator) Perm() *Perm { return &g.perm }
 
-// candidate maps index idx < n to its address as a 128-bit integer.
-func (g *Generator) candidate(idx uint64) (hi, lo uint64) {
-	// The last span whose start <= idx (starts[0] == 0).
-	i, j := 0, len(g.starts)
-	for j-i > 1 {
-		m := int(uint(i+j) >> 1)
-		if g.starts[m] <= idx {
+// spanOf returns the span holding index idx < n.
+func (g *Generator) spanOf(idx uint64) *span {
+	k := idx >> g.shift
+	i, e := g.first[k], g.first[k+1]
+	for i < e {
+		m := (i + e + 1) >> 1
+		if g.spans[m].start <= idx {
 			i = m
 		} else {
-			j = m
+			e = m - 1
 		}
 	}
-	s := &g.spans[i]
+	return &g.spans[i]
+}
+
+// candidate maps index idx < n to its address as a 128-bit integer. The hot
+// loop of fill repeats this code inline.
+func (g *Generator) candidate(idx uint64) (hi, lo uint64) {
+	s := g.spanOf(idx)
 	o := idx - s.start
-	subnet, t := o, uint64(0)
-	if s.k != 1 {
-		subnet, t = o/s.k, o%s.k
-	}
+	sub, t := o&s.subMask, o>>s.subBits
 	hb := s.hostBits
-	// (hi, lo) = prefix | subnet << hostBits; Go shifts of 64 or more give 0.
-	hi, lo = s.hi, s.lo
-	if hb >= 64 {
-		hi |= subnet << (hb - 64)
-	} else {
-		lo |= subnet << hb
-		hi |= subnet >> (64 - hb)
-	}
-	if hb == 0 {
-		return hi, lo // a single address: no IID
-	}
-	switch g.iid.Mode {
-	case IIDLow:
-		lo |= t + 1
-	case IIDFixed:
-		hi |= g.suffixHi
-		lo |= g.suffixLo
-	case IIDRandom:
-		mhi, mlo := hostMask(hb)
-		hi |= mix64(idx^g.randKeyHi) & mhi
-		lo |= mix64(idx^g.randKeyLo) & mlo
+	// sub << hb as 128 bits; Go shifts of 64 or more (uint counts that
+	// wrapped below zero included) give 0.
+	hi = s.hi | sub<<(hb-64) | sub>>(64-hb)
+	lo = s.lo | sub<<hb | (t + s.one)
+	if g.random {
+		hi |= mix64(idx^g.rndHi) & s.mhi
+		lo |= mix64(idx^g.rndLo) & s.mlo
 	}
 	return hi, lo
 }
@@ -404,47 +491,139 @@ func (g *Generator) isBlocked(hi, lo uint64) bool {
 	return hi < x.toHi || hi == x.toHi && lo <= x.toLo
 }
 
-// cursor is one worker's place in its part of the shard: the shard's j-th
-// positions with j ≡ worker (mod workers).
-type cursor struct {
-	j, step uint64
-	done    bool
+// lane is the number of indices fill permutes before it maps them: a block
+// of independent permutations the CPU overlaps.
+const lane = 128
+
+// fill sets b to the targets of shard positions [j, end), end - j <= the
+// batch capacity. It does not allocate once b's dropped list has grown.
+func (g *Generator) fill(b *Batch, j, end uint64) {
+	b.Pos, b.Next = j, end
+	b.dropped = b.dropped[:0]
+	t := b.Targets[:cap(b.Targets)]
+	w := 0
+	var idx [lane]uint64
+	for j < end {
+		c := int(min(end-j, lane))
+		g.perm.block(idx[:c], g.shardIndex+g.shardCount*j, g.shardCount)
+		if len(g.partial) == 0 {
+			w += g.place(t[w:w+c], idx[:c])
+		} else {
+			w += g.placeBlocked(t[w:w+c], idx[:c], b, j)
+		}
+		j += uint64(c)
+	}
+	b.Targets = t[:w]
 }
 
-// fill appends the targets of the next BatchSize positions of c to b and
-// returns the number of candidates it dropped as blocked. It does not
-// allocate when b has capacity for BatchSize targets.
-func (g *Generator) fill(b *Batch, c *cursor) (blocked uint64) {
-	t := b.Targets
-	for range g.batchSize {
-		if c.done {
-			break
+// block sets idx[i] to At(pos + step·i) for every i < len(idx) <= lane. It
+// applies the network to every position, then again to those still >= n
+// (cycle walking), collecting their slots without a branch, so that the
+// data-dependent walk costs no mispredictions and the CPU overlaps the
+// independent permutations.
+func (p *Perm) block(idx []uint64, pos, step uint64) {
+	k0, k1, k2, k3 := p.key[0], p.key[1], p.key[2], p.key[3]
+	lm, rm := p.lmask, p.rmask
+	rb := p.rb & 63
+	x := pos
+	for i := range idx {
+		l, r := x>>rb, x&rm
+		l ^= round(r, k0, lm)
+		r ^= round(l, k1, rm)
+		l ^= round(r, k2, lm)
+		r ^= round(l, k3, rm)
+		idx[i] = l<<rb | r
+		x += step
+	}
+	n := p.n
+	if n-1 == lm<<rb|rm {
+		return // n is the whole domain: no walk
+	}
+	var walk, next [lane]uint8
+	m := 0
+	for i, x := range idx {
+		walk[m&(lane-1)] = uint8(i)
+		_, below := bits.Sub64(x, n, 0)
+		m += int(1 - below)
+	}
+	for m > 0 {
+		m0 := m
+		m = 0
+		walk, next = next, walk
+		for _, i := range next[:m0] {
+			x := idx[i]
+			l, r := x>>rb, x&rm
+			l ^= round(r, k0, lm)
+			r ^= round(l, k1, rm)
+			l ^= round(r, k2, lm)
+			r ^= round(l, k3, rm)
+			x = l<<rb | r
+			idx[i] = x
+			walk[m&(lane-1)] = i
+			_, below := bits.Sub64(x, n, 0)
+			m += int(1 - below)
 		}
-		pos := g.shardIndex + g.shardCount*c.j
-		hi, lo := g.candidate(g.perm.At(pos))
-		if g.count-c.j <= c.step {
-			c.done = true
+	}
+}
+
+// place writes the targets of indices idx to t (len(t) >= len(idx)) and
+// returns their number: candidate, written out inline, with no blocklist.
+func (g *Generator) place(t [][16]byte, idx []uint64) int {
+	t = t[:len(idx)]
+	one := len(g.spans) == 1
+	s := &g.spans[0]
+	for i, x := range idx {
+		if !one {
+			s = g.spanOf(x)
+		}
+		o := x - s.start
+		sub, ti := o&s.subMask, o>>(s.subBits&63)
+		hi, lo := s.hi, s.lo|(ti+s.one)
+		// sub << hostBits as 128 bits.
+		if hb := s.hostBits; hb >= 64 {
+			hi |= sub << (hb & 63)
 		} else {
-			c.j += c.step
+			lo |= sub << hb
+			hi |= sub >> 1 >> (63 - hb)
 		}
-		if g.isBlocked(hi, lo) {
-			blocked++
-			continue
+		if g.random {
+			hi |= mix64(x^g.rndHi) & s.mhi
+			lo |= mix64(x^g.rndLo) & s.mlo
 		}
-		var a [16]byte
+		a := &t[i]
 		binary.BigEndian.PutUint64(a[:8], hi)
 		binary.BigEndian.PutUint64(a[8:], lo)
-		t = append(t, a)
 	}
-	b.Targets = t
-	return blocked
+	return len(idx)
 }
 
-// Generate visits the Count() positions of this shard with Workers goroutines
-// and sends the unblocked targets to out in batches of at most BatchSize
-// (worker w of W takes the shard's j-th positions with j ≡ w (mod W); the
-// order of batches between workers is not fixed). Candidates in a blocked
-// range are dropped and counted in Blocked. A full out blocks the workers
+// placeBlocked is place with the blocklist: it drops the blocked
+// candidates, recording their offsets from b.Pos (idx[0] being at shard
+// position j) in b.dropped.
+func (g *Generator) placeBlocked(t [][16]byte, idx []uint64, b *Batch, j uint64) int {
+	w := 0
+	for i, x := range idx {
+		hi, lo := g.candidate(x)
+		if g.isBlocked(hi, lo) {
+			b.dropped = append(b.dropped, uint32(j-b.Pos)+uint32(i))
+			continue
+		}
+		a := &t[w]
+		binary.BigEndian.PutUint64(a[:8], hi)
+		binary.BigEndian.PutUint64(a[8:], lo)
+		w++
+	}
+	return w
+}
+
+// Generate visits the Count() shard positions from Config.Start with Workers
+// goroutines and sends the unblocked targets to out in batches of at most
+// BatchSize, in position order: the shard's positions are cut into chunks
+// of BatchSize, worker w of W fills the chunks c ≡ w (mod W), and the
+// workers hand over in turn, so the batches arrive in the same order for
+// any worker count and Batch.Next of the last batch handled is an exact
+// checkpoint. Candidates in a blocked range are dropped and counted in
+// Blocked; a batch left empty is not sent. A full out blocks the workers
 // (back-pressure); the caller chooses its capacity.
 //
 // Generate closes out before it returns. It returns nil when every position
@@ -455,16 +634,23 @@ func (g *Generator) Generate(ctx context.Context, out chan<- *Batch) error {
 	if !g.started.CompareAndSwap(false, true) {
 		return ErrGenerated
 	}
-	if g.count == 0 {
+	if g.start >= g.end {
 		return nil
 	}
-	w := uint64(g.workers)
-	w = min(w, g.count)
+	size := uint64(g.batchSize)
+	chunks := (g.end-g.start-1)/size + 1
+	w := min(uint64(g.workers), chunks)
+	// turns[i] holds the token while worker i may send; one token exists.
+	turns := make([]chan struct{}, w)
+	for i := range turns {
+		turns[i] = make(chan struct{}, 1)
+	}
+	turns[0] <- struct{}{}
 	var wg sync.WaitGroup
 	var stopped atomic.Bool
 	for i := range w {
 		wg.Go(func() {
-			if g.work(ctx, out, &cursor{j: i, step: w}) != nil {
+			if g.work(ctx, out, i, w, chunks, turns) != nil {
 				stopped.Store(true)
 			}
 		})
@@ -476,26 +662,39 @@ func (g *Generator) Generate(ctx context.Context, out chan<- *Batch) error {
 	return nil
 }
 
-// work runs one worker until its positions are done or ctx is.
-func (g *Generator) work(ctx context.Context, out chan<- *Batch, c *cursor) error {
-	for !c.done {
-		b := g.get()
-		if n := g.fill(b, c); n > 0 {
-			g.blocked.Add(n)
+// work runs worker i of w: it fills chunks i, i+w, … below chunks and sends
+// each when it holds the token, then passes the token on.
+func (g *Generator) work(ctx context.Context, out chan<- *Batch, i, w, chunks uint64, turns []chan struct{}) error {
+	size := uint64(g.batchSize)
+	mine, next := turns[i], turns[(i+1)%w]
+	for c := i; c < chunks; c += w {
+		j := g.start + c*size
+		end := g.end
+		if end-j > size {
+			end = j + size
 		}
-		if len(b.Targets) == 0 {
-			g.Put(b)
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			continue
+		b := g.get()
+		g.fill(b, j, end)
+		if d := len(b.dropped); d > 0 {
+			g.blocked.Add(uint64(d))
 		}
 		select {
-		case out <- b:
+		case <-mine:
 		case <-ctx.Done():
 			g.Put(b)
 			return ctx.Err()
 		}
+		if len(b.Targets) == 0 {
+			g.Put(b)
+		} else {
+			select {
+			case out <- b:
+			case <-ctx.Done():
+				g.Put(b)
+				return ctx.Err()
+			}
+		}
+		next <- struct{}{}
 	}
 	return nil
 }
@@ -521,6 +720,7 @@ func (g *Generator) Put(b *Batch) {
 		return
 	}
 	b.Targets = b.Targets[:0]
+	b.dropped = b.dropped[:0]
 	g.mu.Lock()
 	g.free = append(g.free, b)
 	g.mu.Unlock()

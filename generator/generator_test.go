@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pnet/widescan/internal/testutil"
 	"github.com/p2pnet/widescan/prefixes"
 )
 
@@ -223,7 +224,7 @@ func TestNoBlockedAddressIsEverGenerated(t *testing.T) {
 }
 
 func TestNoBlockedAddressIsEverGeneratedFromRandomBlocklists(t *testing.T) {
-	r := testRand(t)
+	r := testutil.Rand(t)
 	for range 20 {
 		base := netip.MustParseAddr("2a00:1450::").As16()
 		var extra []netip.Prefix
@@ -426,16 +427,18 @@ func TestFillDoesNotAllocate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := mustNew(t, tc.cfg)
-			c := &cursor{step: 1}
 			b := g.get()
+			var j uint64
+			size := uint64(g.batchSize)
+			g.fill(b, j, j+size) // the dropped list grows once
 			if a := testing.AllocsPerRun(100, func() {
-				b.Targets = b.Targets[:0]
-				g.fill(b, c)
+				g.fill(b, j, j+size)
+				j += size
 			}); a != 0 {
 				t.Errorf("fill allocates %v times per batch", a)
 			}
-			if len(b.Targets) != g.batchSize {
-				t.Errorf("batch of %d targets, want %d", len(b.Targets), g.batchSize)
+			if len(b.Targets)+len(b.dropped) != g.batchSize {
+				t.Errorf("batch of %d targets and %d dropped, want %d", len(b.Targets), len(b.dropped), g.batchSize)
 			}
 		})
 	}

@@ -1,30 +1,11 @@
 package generator
 
 import (
-	"math/rand/v2"
 	"net/netip"
-	"os"
-	"strconv"
 	"testing"
 
 	"github.com/p2pnet/widescan/prefixes"
 )
-
-// testRand returns a random source for t. Its seed is logged; set
-// WIDESCAN_TEST_SEED to replay a run.
-func testRand(t testing.TB) *rand.Rand {
-	t.Helper()
-	seed := rand.Uint64()
-	if s := os.Getenv("WIDESCAN_TEST_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 0, 64)
-		if err != nil {
-			t.Fatalf("WIDESCAN_TEST_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Logf("random seed %d (replay with WIDESCAN_TEST_SEED=%d)", seed, seed)
-	return rand.New(rand.NewPCG(seed, seed^0x5eed))
-}
 
 // testbedBlocklist is the built-in blocklist with the documentation prefixes
 // lifted, as the testbed runs it.
