@@ -7,7 +7,7 @@ export PATH := $(PATH):/usr/local/go/bin:$(shell $(GO) env GOPATH 2>/dev/null)/b
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test test-short bench-smoke demo lint deps deps-demo clean
+.PHONY: all build test test-short bench-smoke demo peers-demo lint deps deps-demo clean
 
 all: build
 
@@ -40,6 +40,13 @@ bench-smoke:
 # check a dry run's pcap with tshark, tear down, print the summary line.
 demo: deps-demo build
 	$(GO) run ./internal/demo -widescan $(BIN)
+
+# peers-demo: 8 host nodes (examples/hostnode) in testbed namespaces scan each
+# other with beacon cards, verify each other's keys over TCP and reject forged
+# cards; it ends with the peers-demo summary line.
+peers-demo: deps
+	$(GO) build -o bin/hostnode ./examples/hostnode
+	$(GO) run ./internal/peersdemo -hostnode bin/hostnode
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }

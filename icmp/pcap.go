@@ -64,7 +64,7 @@ func NewPcapWriter(w io.Writer, cfg SenderConfig) (*PcapWriter, error) {
 			SrcIP:      net.IP(src[:]),
 			DstIP:      make(net.IP, 16),
 		},
-		msg: make([]byte, 0, EchoLen),
+		msg: make([]byte, 0, cfg.msgLen()),
 	}, nil
 }
 
@@ -97,7 +97,7 @@ func (p *PcapWriter) Send(ctx context.Context, targets [][16]byte) (int, error) 
 }
 
 func (p *PcapWriter) write(pr Probe) error {
-	p.msg = AppendEchoRequest(p.msg[:0], p.cfg.Key, pr)
+	p.msg = p.cfg.encode(p.msg[:0], pr)
 	c := Checksum(pr.Source, pr.Target, p.msg)
 	p.msg[2], p.msg[3] = byte(c>>8), byte(c)
 	copy(p.ip.DstIP, pr.Target.AsSlice())

@@ -138,3 +138,55 @@ func TestPcapWriterCancel(t *testing.T) {
 		t.Fatalf("Send with a cancelled context = %d, %v", n, err)
 	}
 }
+
+// TestPcapWriterBeacon: with SenderConfig.Card every probe carries the card
+// (FlagBeacon), with Answer also FlagAnswer, and the MAC still validates.
+func TestPcapWriterBeacon(t *testing.T) {
+	card, err := AppendCard(nil, goldenIdentity(), goldenCard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, answer := range []bool{false, true} {
+		cfg := SenderConfig{Source: netip.MustParseAddr("2001:db8::53"), Key: goldenKey(), ScanID: 5, Card: card, Answer: answer}
+		var buf bytes.Buffer
+		w, err := NewPcapWriter(&buf, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		target := netip.MustParseAddr("2001:db8::9")
+		if n, err := w.Send(context.Background(), [][16]byte{target.As16()}); n != 1 || err != nil {
+			t.Fatalf("Send = %d, %v", n, err)
+		}
+		r, err := pcapgo.NewReader(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _, err := r.ReadPacketData()
+		if err != nil || len(data) != 40+EchoLen+CardLen {
+			t.Fatalf("record: %d bytes, %v", len(data), err)
+		}
+		msg := data[40:]
+		if s := onesSum(cfg.Source.As16(), target.As16(), msg); s != 0xffff {
+			t.Errorf("checksum does not verify (sum %#04x)", s)
+		}
+		flags, got, err := SplitPayload(msg[8:])
+		want := uint8(FlagBeacon)
+		if answer {
+			want |= FlagAnswer
+		}
+		if err != nil || flags != want || !bytes.Equal(got, card) {
+			t.Fatalf("SplitPayload = %#x, %x, %v", flags, got, err)
+		}
+		id, seq := uint16(msg[4])<<8|uint16(msg[5]), uint16(msg[6])<<8|uint16(msg[7])
+		if _, err := cfg.Key.Check(id, seq, msg[8:], cfg.Source); err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+	}
+	bad := SenderConfig{Source: netip.MustParseAddr("2001:db8::53"), Card: card[:10]}
+	if _, err := NewPcapWriter(new(bytes.Buffer), bad); err == nil {
+		t.Error("a truncated card was accepted")
+	}
+	if _, err := NewPcapWriter(new(bytes.Buffer), SenderConfig{Source: netip.MustParseAddr("2001:db8::53"), Answer: true}); err == nil {
+		t.Error("an answer without a card was accepted")
+	}
+}

@@ -155,22 +155,62 @@ func (k Key) mac(pl []byte, source [16]byte) [macLen]byte {
 	return mac
 }
 
-// Check validates the body of an ICMPv6 Echo Reply (RFC 4443 §4.2): its
-// identifier id, sequence number seq and payload (the data after the 8-byte
-// header, exactly PayloadLen bytes). source is the address the probe was sent
-// from, which is the reply's destination address.
-//
-// It returns ErrNotProbe when the payload is not a version 1 widescan payload
-// (wrong length, no Magic, other Version), and ErrBadMAC when the MAC does not
-// verify under k for source, or id and seq are not the MAC's first four bytes.
-// It does not check the scan ID: compare Probe.ScanID yourself. It does not
-// allocate, runs in time independent of where a forged MAC differs, and is
-// safe for concurrent use. The flags and reserved bytes are ignored.
-func (k Key) Check(id, seq uint16, payload []byte, source netip.Addr) (Probe, error) {
-	if len(payload) != PayloadLen ||
+// AppendBeaconRequest appends an Echo Request like AppendEchoRequest whose
+// payload carries the encoded card (from AppendCard; CardLen or
+// EndorsedCardLen bytes) after the version 1 fields, with FlagBeacon and the
+// given extra flags (FlagAnswer or 0) set: EchoLen+len(card) bytes in all.
+// The MAC is the same as without a card: it does not cover the flags or the
+// card, which is signed by its owner instead. It does not allocate when b
+// has room. It panics when card has another length.
+func AppendBeaconRequest(b []byte, key Key, p Probe, flags uint8, card []byte) []byte {
+	if len(card) != CardLen && len(card) != EndorsedCardLen {
+		panic(fmt.Sprintf("icmp: beacon card of %d bytes", len(card)))
+	}
+	n := len(b)
+	b = AppendEchoRequest(b, key, p)
+	b[n+8+offFlags] = FlagBeacon | flags&^FlagBeacon
+	return append(b, card...)
+}
+
+// SplitPayload checks that payload (the data after an Echo header) is
+// widescan traffic of version 1 and returns its flags byte and its card
+// bytes: nil without FlagBeacon, else a subslice of payload. It returns
+// ErrNotProbe for anything else: no Magic, another Version, or a length
+// other than PayloadLen (PayloadLen plus CardLen or EndorsedCardLen with
+// FlagBeacon). It does not allocate.
+func SplitPayload(payload []byte) (flags uint8, card []byte, err error) {
+	if len(payload) < PayloadLen ||
 		[4]byte(payload[offMagic:offMagic+4]) != Magic ||
 		payload[offVersion] != Version {
-		return Probe{}, ErrNotProbe
+		return 0, nil, ErrNotProbe
+	}
+	flags = payload[offFlags]
+	rest := len(payload) - PayloadLen
+	switch {
+	case flags&FlagBeacon == 0 && rest == 0:
+		return flags, nil, nil
+	case flags&FlagBeacon != 0 && (rest == CardLen || rest == EndorsedCardLen):
+		return flags, payload[PayloadLen:], nil
+	}
+	return 0, nil, ErrNotProbe
+}
+
+// Check validates the body of an ICMPv6 Echo Reply (RFC 4443 §4.2): its
+// identifier id, sequence number seq and payload (the data after the 8-byte
+// header: PayloadLen bytes, or more with a beacon card, see SplitPayload).
+// source is the address the probe was sent from, which is the reply's
+// destination address.
+//
+// It returns ErrNotProbe when the payload is not a version 1 widescan payload
+// (SplitPayload fails), and ErrBadMAC when the MAC does not verify under k
+// for source, or id and seq are not the MAC's first four bytes. It does not
+// check the scan ID: compare Probe.ScanID yourself. It does not allocate,
+// runs in time independent of where a forged MAC differs, and is safe for
+// concurrent use. The flags, the reserved bytes and a card are not covered
+// by the MAC.
+func (k Key) Check(id, seq uint16, payload []byte, source netip.Addr) (Probe, error) {
+	if _, _, err := SplitPayload(payload); err != nil {
+		return Probe{}, err
 	}
 	mac := k.mac(payload, source.As16())
 	var ids [4]byte

@@ -174,7 +174,8 @@ func TestCheckRejects(t *testing.T) {
 		want    error
 	}{
 		{"a valid reply passes", k, id, seq, nil, p.Source, nil},
-		{"flags and reserved are ignored", k, id, seq, func(b []byte) []byte { b[5], b[6], b[7] = 0xff, 1, 2; return b }, p.Source, nil},
+		{"flags other than the beacon bit and reserved are ignored", k, id, seq, func(b []byte) []byte { b[5], b[6], b[7] = 0xfe, 1, 2; return b }, p.Source, nil},
+		{"the beacon flag without a card is not a probe", k, id, seq, func(b []byte) []byte { b[5] |= FlagBeacon; return b }, p.Source, ErrNotProbe},
 		{"another key is a bad MAC", otherKey, id, seq, nil, p.Source, ErrBadMAC},
 		{"another source is a bad MAC", k, id, seq, nil, netip.MustParseAddr("2001:db8::54"), ErrBadMAC},
 		{"a changed identifier is a bad MAC", k, id ^ 1, seq, nil, p.Source, ErrBadMAC},
@@ -213,7 +214,7 @@ func TestCheckRejectsEveryBitFlip(t *testing.T) {
 			b[i] ^= 1 << bit
 			_, err := k.Check(id, seq, b, p.Source)
 			switch {
-			case i < 5: // magic, version
+			case i < 5 || i == 5 && bit == 0: // magic, version, the beacon flag (no card follows)
 				if !errors.Is(err, ErrNotProbe) {
 					t.Fatalf("byte %d bit %d: %v, want ErrNotProbe", i, bit, err)
 				}
@@ -240,6 +241,7 @@ func TestCheckRejectsRandomForgeries(t *testing.T) {
 		}
 		copy(b, Magic[:])
 		b[offVersion] = Version
+		b[offFlags] &^= FlagBeacon // a 56-byte payload has no card
 		id, seq := uint16(r.Uint32()), uint16(r.Uint32())
 		if i%2 == 0 { // forger copies its MAC guess into id and seq
 			id, seq = binary.BigEndian.Uint16(b[offMAC:]), binary.BigEndian.Uint16(b[offMAC+2:])

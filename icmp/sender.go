@@ -44,6 +44,30 @@ type SenderConfig struct {
 	Key Key
 	// ScanID is written into every probe and returned by Key.Check.
 	ScanID uint64
+	// Card, when not nil, is an encoded beacon card (AppendCard: CardLen
+	// or EndorsedCardLen bytes) carried by every probe (FlagBeacon). nil:
+	// plain version 1 probes. It is not copied: do not modify it while the
+	// writer is in use.
+	Card []byte
+	// Answer sets FlagAnswer on every probe: the writer sends answers to
+	// other instances' beacons, which are never answered in turn. It needs
+	// Card.
+	Answer bool
+}
+
+// msgLen is the length of one encoded probe.
+func (c SenderConfig) msgLen() int { return EchoLen + len(c.Card) }
+
+// encode writes the probe p for c into b[:0] and returns it.
+func (c SenderConfig) encode(b []byte, p Probe) []byte {
+	if c.Card == nil {
+		return AppendEchoRequest(b, c.Key, p)
+	}
+	var flags uint8
+	if c.Answer {
+		flags = FlagAnswer
+	}
+	return AppendBeaconRequest(b, c.Key, p, flags, c.Card)
 }
 
 // Validate reports whether c is usable by NewPcapWriter. NewSender also
@@ -54,6 +78,14 @@ func (c SenderConfig) Validate() error {
 	}
 	if c.HopLimit < 0 || c.HopLimit > 255 {
 		return fmt.Errorf("icmp: hop limit %d: want 0 (default %d) to 255", c.HopLimit, DefaultHopLimit)
+	}
+	if c.Card != nil {
+		if _, err := ParseCard(c.Card); err != nil {
+			return fmt.Errorf("icmp: beacon card: %w", err)
+		}
+	}
+	if c.Answer && c.Card == nil {
+		return errors.New("icmp: an answer needs a beacon card")
 	}
 	return nil
 }
@@ -106,7 +138,7 @@ type Sender struct {
 	mu    sync.Mutex // guards the send buffers below
 	msgs  []ipv6.Message
 	addrs []net.IPAddr
-	buf   []byte // sendBatch × EchoLen encoded probes
+	buf   []byte // sendBatch × cfg.msgLen() encoded probes
 	ips   []byte // sendBatch × 16 destination addresses
 
 	sent, errs atomic.Uint64
@@ -156,18 +188,19 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 		return nil, fmt.Errorf("icmp: set hop limit: %w", err)
 	}
 	oob := (&ipv6.ControlMessage{IfIndex: ifi.Index}).Marshal()
+	ml := cfg.msgLen()
 	s := &Sender{
 		cfg:   cfg,
 		conn:  p,
 		msgs:  make([]ipv6.Message, sendBatch),
 		addrs: make([]net.IPAddr, sendBatch),
-		buf:   make([]byte, sendBatch*EchoLen),
+		buf:   make([]byte, sendBatch*ml),
 		ips:   make([]byte, sendBatch*16),
 	}
 	for i := range s.msgs {
 		s.addrs[i].IP = net.IP(s.ips[i*16 : (i+1)*16 : (i+1)*16])
 		s.msgs[i] = ipv6.Message{
-			Buffers: [][]byte{s.buf[i*EchoLen : (i+1)*EchoLen : (i+1)*EchoLen]},
+			Buffers: [][]byte{s.buf[i*ml : (i+1)*ml : (i+1)*ml]},
 			OOB:     oob,
 			Addr:    &s.addrs[i],
 		}
@@ -191,9 +224,10 @@ func (s *Sender) Send(ctx context.Context, targets [][16]byte) (int, error) {
 		}
 		k := min(len(targets), sendBatch)
 		pr := Probe{ScanID: s.cfg.ScanID, Sent: time.Now(), Source: s.cfg.Source}
+		ml := s.cfg.msgLen()
 		for i := range k {
 			pr.Target = netip.AddrFrom16(targets[i])
-			AppendEchoRequest(s.buf[i*EchoLen:i*EchoLen], s.cfg.Key, pr)
+			s.cfg.encode(s.buf[i*ml:i*ml], pr)
 			copy(s.ips[i*16:], targets[i][:])
 		}
 		n, err := s.writeBatch(s.msgs[:k])
@@ -204,6 +238,23 @@ func (s *Sender) Send(ctx context.Context, targets [][16]byte) (int, error) {
 		targets = targets[k:]
 	}
 	return total, nil
+}
+
+// SetCard replaces the beacon card that the probes carry, for a card
+// renewed before it expires. card must have the length of the current one
+// (a Sender made without a card cannot take one). Safe for concurrent use
+// with Send; card is copied.
+func (s *Sender) SetCard(card []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.Card == nil || len(card) != len(s.cfg.Card) {
+		return fmt.Errorf("icmp: set card: %d bytes, want %d", len(card), len(s.cfg.Card))
+	}
+	if _, err := ParseCard(card); err != nil {
+		return fmt.Errorf("icmp: set card: %w", err)
+	}
+	s.cfg.Card = append([]byte(nil), card...)
+	return nil
 }
 
 // writeBatch writes ms, retrying transient errors and skipping (and

@@ -1,6 +1,7 @@
 package sniffer
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"net/netip"
 	"sync/atomic"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/time/rate"
 
 	"github.com/p2pnet/widescan/icmp"
 )
@@ -39,7 +41,31 @@ type Config struct {
 	// DefaultRingBytes (32 MiB). It is rounded down to whole 1 MiB blocks,
 	// at least one. Ignored by NewDecoder.
 	RingBytes int
+
+	// Peers turns on beacon recognition: beacon cards in inbound Echo
+	// Requests are checked and valid new ones reported as Peers. false:
+	// Echo Requests are counted in Stats.Ignored.
+	Peers bool
+	// Network is the swarm whose cards are accepted; others are counted in
+	// Stats.WrongNetwork.
+	Network icmp.NetworkID
+	// Self is our own ed25519 public key: a card with it (our own beacon
+	// reflected to us) is counted in Stats.Self, never reported. Zero: none.
+	Self [ed25519.PublicKeySize]byte
+	// Trust is the trust policy; nil trusts any validly signed card
+	// (trustless).
+	Trust TrustFunc
+	// VerifyRate caps the ed25519 signature checks, in checks per second
+	// of capture time (burst: one second's worth), so that a flood of
+	// forged cards cannot starve the capture of CPU (a check costs about
+	// 50 µs). Cards over the cap are counted in Stats.VerifyLimited and
+	// dropped. 0 means DefaultVerifyRate; negative: no cap.
+	VerifyRate float64
 }
+
+// DefaultVerifyRate is Config.VerifyRate when 0: 2,000 signature checks/s,
+// about a tenth of one core.
+const DefaultVerifyRate = 2000
 
 // Reply is a validated, first-seen Echo Reply to one of our probes.
 type Reply struct {
@@ -58,11 +84,44 @@ type Reply struct {
 	Time time.Time
 }
 
-// Stats counts what the sniffer saw. Received = Valid + Duplicate + Invalid
-// + NotProbe; Ignored counts the other frames.
+// Stats counts what the sniffer saw. Every frame is counted once in
+// Received, Beacons or Ignored. Received = Valid + Duplicate + Invalid +
+// NotProbe + AnswerEchoes; Beacons = Peers + PeerDuplicate + Malformed +
+// Forged + Expired + WrongNetwork + Replayed + Self + Untrusted +
+// VerifyLimited.
 type Stats struct {
 	// Received counts ICMPv6 Echo Replies (type 129, code 0) decoded.
 	Received uint64
+	// AnswerEchoes counts Echo Replies to our answers (icmp.FlagAnswer):
+	// valid widescan traffic that is not a hit.
+	AnswerEchoes uint64
+
+	// Beacons counts inbound Echo Requests that carry a beacon card (only
+	// with Config.Peers).
+	Beacons uint64
+	// Peers counts the new valid peers reported: one per (public key,
+	// address).
+	Peers uint64
+	// PeerDuplicate counts valid cards of a peer already reported.
+	PeerDuplicate uint64
+	// Malformed counts cards that do not parse (icmp.ErrMalformedCard).
+	Malformed uint64
+	// Forged counts cards whose signature does not verify.
+	Forged uint64
+	// Expired counts cards past their expiry at capture time.
+	Expired uint64
+	// WrongNetwork counts cards of another network (swarm).
+	WrongNetwork uint64
+	// Replayed counts cards sent from an address other than their own.
+	Replayed uint64
+	// Self counts our own card reflected back to us.
+	Self uint64
+	// Untrusted counts valid cards the trust policy refused.
+	Untrusted uint64
+	// VerifyLimited counts cards dropped unchecked because signature
+	// checks were over Config.VerifyRate.
+	VerifyLimited uint64
+
 	// Valid counts replies that passed validation for the configured scan
 	// and were new: one per Target, the Replies emitted.
 	Valid uint64
@@ -77,8 +136,8 @@ type Stats struct {
 	// NotProbe counts Echo Replies that are not widescan traffic (no
 	// magic, wrong length or version): other pings on the link.
 	NotProbe uint64
-	// Ignored counts frames that are not Echo Replies or do not decode
-	// (truncated, garbage, Echo Requests, other ICMPv6 types).
+	// Ignored counts frames that are not Echo Replies or beacons, or do not
+	// decode (truncated, garbage, plain Echo Requests, other ICMPv6 types).
 	Ignored uint64
 	// KernelDrops counts packets the kernel dropped because the receive
 	// ring was full (AF_PACKET statistics). Always 0 for a Decoder.
@@ -90,12 +149,19 @@ type Stats struct {
 // allocation), validate (icmp.Key.Check with the IPv6 destination as the
 // probe source, then the ScanID), and deduplicate exactly by Target.
 //
+// With Config.Peers it also checks the beacon cards of inbound Echo
+// Requests (see DecodeEvent).
+//
 // Decode must not be called concurrently; Stats is safe for concurrent use
 // with Decode. The dedup set grows by one entry (16 bytes plus map overhead,
-// about 40 bytes) per distinct valid Target and is never pruned.
+// about 40 bytes) per distinct valid Target and is never pruned; the peer
+// set by about 150 bytes per distinct (key, address) with a valid card.
 type Decoder struct {
 	key    icmp.Key
 	scanID uint64
+	cfg    Config
+	peers  map[peerKey][ed25519.SignatureSize]byte // the verified signature
+	verify *rate.Limiter                           // nil: no cap
 
 	parser  *gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
@@ -109,6 +175,13 @@ type Decoder struct {
 	seen map[[16]byte]struct{}
 
 	received, valid, invalid, otherScan, duplicate, notProbe, ignored atomic.Uint64
+
+	answerEchoes, beacons, nPeers, peerDup, malformed, forged, expired, wrongNet, replayed, self, untrusted, verifyLimited atomic.Uint64
+}
+
+type peerKey struct {
+	pub  [ed25519.PublicKeySize]byte
+	addr [16]byte
 }
 
 // NewDecoder returns a Decoder for cfg's Key and ScanID.
@@ -116,8 +189,16 @@ func NewDecoder(cfg Config) *Decoder {
 	d := &Decoder{
 		key:     cfg.Key,
 		scanID:  cfg.ScanID,
+		cfg:     cfg,
+		peers:   make(map[peerKey][ed25519.SignatureSize]byte),
 		decoded: make([]gopacket.LayerType, 0, 8),
 		seen:    make(map[[16]byte]struct{}),
+	}
+	switch vr := cfg.VerifyRate; {
+	case vr == 0:
+		d.verify = rate.NewLimiter(DefaultVerifyRate, DefaultVerifyRate)
+	case vr > 0:
+		d.verify = rate.NewLimiter(rate.Limit(vr), max(1, int(vr)))
 	}
 	d.parser = gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &d.eth, &d.dot1q, &d.ip6, &d.ic, &d.echo, &d.payload)
 	d.parser.IgnoreUnsupported = true
@@ -126,15 +207,38 @@ func NewDecoder(cfg Config) *Decoder {
 
 // Decode decodes one Ethernet frame captured at ts. It returns the Reply and
 // true when the frame is a valid Echo Reply to this scan whose Target has not
-// been seen before; otherwise false. Every frame is counted in Stats. frame is
-// not retained. A valid frame costs no allocation, except that inserting a new
-// Target into the dedup map allocates when the map grows. Decode never panics
-// on malformed input.
+// been seen before; otherwise false (a Peer the frame may carry is counted
+// but dropped: use DecodeEvent for peers). Every frame is counted in Stats.
+// frame is not retained. A valid frame costs no allocation, except that
+// inserting a new Target into the dedup map allocates when the map grows.
+// Decode never panics on malformed input.
 func (d *Decoder) Decode(frame []byte, ts time.Time) (Reply, bool) {
+	ev := d.DecodeEvent(frame, ts)
+	return ev.Reply, ev.Kind == EventReply
+}
+
+// DecodeEvent decodes one Ethernet frame captured at ts, as Decode does, and
+// also reports peers: with Config.Peers, an inbound Echo Request whose
+// payload carries a beacon card (icmp.FlagBeacon) is checked in this order
+// and counted in Stats by the first check it fails: the card parses
+// (Malformed); its network is Config.Network (WrongNetwork); it has not
+// expired at ts (Expired); its address is the packet's source (Replayed);
+// signature checks are within Config.VerifyRate (VerifyLimited); its
+// signature verifies (Forged); its key is not Config.Self (Self); the
+// trust policy accepts it (Untrusted). A card that passes is reported once
+// per (public key, address) as EventPeer; later cards of that pair are
+// PeerDuplicate, and skip the signature check when their signature is the
+// one already verified. The probe MAC of a beacon is not checked: it was
+// made with the other instance's key.
+//
+// An Echo Reply never yields a peer: its card is our own, echoed back.
+// Replies to our answers (icmp.FlagAnswer) are counted in AnswerEchoes and
+// are not hits. Reporting a new peer allocates its PublicKey.
+func (d *Decoder) DecodeEvent(frame []byte, ts time.Time) Event {
 	d.decoded = d.decoded[:0]
 	if err := d.parser.DecodeLayers(frame, &d.decoded); err != nil {
 		d.ignored.Add(1) // we don't trust any bytes after the first error
-		return Reply{}, false
+		return Event{}
 	}
 	var haveIP, haveEcho bool
 	for _, lt := range d.decoded {
@@ -145,45 +249,123 @@ func (d *Decoder) Decode(frame []byte, ts time.Time) (Reply, bool) {
 			haveEcho = true
 		}
 	}
-	if !haveIP || !haveEcho || d.ip6.NextHeader != layers.IPProtocolICMPv6 ||
-		d.ic.TypeCode != layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoReply, 0) {
+	if !haveIP || !haveEcho || d.ip6.NextHeader != layers.IPProtocolICMPv6 {
 		d.ignored.Add(1)
-		return Reply{}, false
+		return Event{}
 	}
 	dst, ok1 := netip.AddrFromSlice(d.ip6.DstIP)
 	src, ok2 := netip.AddrFromSlice(d.ip6.SrcIP)
 	if !ok1 || !ok2 {
 		d.ignored.Add(1) // unreachable: gopacket gives 16-byte addresses
-		return Reply{}, false
+		return Event{}
 	}
+	switch d.ic.TypeCode {
+	case layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoReply, 0):
+		return d.reply(src, dst, ts)
+	case layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0):
+		if d.cfg.Peers {
+			if flags, card, err := icmp.SplitPayload(d.echo.Payload); err == nil && card != nil {
+				d.beacons.Add(1)
+				return d.beacon(flags, card, src, ts)
+			}
+		}
+	}
+	d.ignored.Add(1)
+	return Event{}
+}
+
+func (d *Decoder) reply(src, dst netip.Addr, ts time.Time) Event {
 	d.received.Add(1)
 	p, err := d.key.Check(d.echo.Identifier, d.echo.SeqNumber, d.echo.Payload, dst)
 	switch {
 	case errors.Is(err, icmp.ErrNotProbe):
 		d.notProbe.Add(1)
-		return Reply{}, false
+		return Event{}
 	case err != nil:
 		d.invalid.Add(1)
-		return Reply{}, false
+		return Event{}
 	case p.ScanID != d.scanID:
 		d.invalid.Add(1)
 		d.otherScan.Add(1)
-		return Reply{}, false
+		return Event{}
+	}
+	if d.echo.Payload[5]&icmp.FlagAnswer != 0 {
+		d.answerEchoes.Add(1) // our answer to a beacon came back: not a hit
+		return Event{}
 	}
 	t := p.Target.As16()
 	if _, dup := d.seen[t]; dup {
 		d.duplicate.Add(1)
-		return Reply{}, false
+		return Event{}
 	}
 	d.seen[t] = struct{}{}
 	d.valid.Add(1)
-	return Reply{
+	return Event{Kind: EventReply, Reply: Reply{
 		Target:    p.Target,
 		Responder: src,
 		RTT:       ts.Sub(p.Sent),
 		HopLimit:  d.ip6.HopLimit,
 		Time:      ts,
-	}, true
+	}}
+}
+
+func (d *Decoder) beacon(flags uint8, b []byte, src netip.Addr, ts time.Time) Event {
+	c, err := icmp.ParseCard(b)
+	switch {
+	case err != nil:
+		d.malformed.Add(1)
+		return Event{}
+	case c.Network != d.cfg.Network:
+		d.wrongNet.Add(1)
+		return Event{}
+	case !ts.Before(c.Expiry):
+		d.expired.Add(1)
+		return Event{}
+	case c.Addr != src:
+		d.replayed.Add(1)
+		return Event{}
+	}
+	k := peerKey{pub: c.PublicKey, addr: src.As16()}
+	if sig, ok := d.peers[k]; ok && sig == c.Signature {
+		d.peerDup.Add(1) // this very card verified before
+		return Event{}
+	}
+	if d.verify != nil && !d.verify.AllowN(ts, 1) {
+		d.verifyLimited.Add(1)
+		return Event{}
+	}
+	if c.Verify() != nil {
+		d.forged.Add(1)
+		return Event{}
+	}
+	if c.PublicKey == d.cfg.Self && d.cfg.Self != ([ed25519.PublicKeySize]byte{}) {
+		d.self.Add(1)
+		return Event{}
+	}
+	if d.cfg.Trust != nil && d.cfg.Trust(&c) != nil {
+		d.untrusted.Add(1)
+		return Event{}
+	}
+	if _, ok := d.peers[k]; ok {
+		d.peers[k] = c.Signature // a renewed card of a known peer
+		d.peerDup.Add(1)
+		return Event{}
+	}
+	d.peers[k] = c.Signature
+	d.nPeers.Add(1)
+	via := ViaProbe
+	if flags&icmp.FlagAnswer != 0 {
+		via = ViaAnswer
+	}
+	return Event{Kind: EventPeer, Peer: Peer{
+		Addr:      src,
+		PublicKey: ed25519.PublicKey(append([]byte(nil), c.PublicKey[:]...)),
+		NetworkID: c.Network,
+		Port:      c.Port,
+		Expiry:    c.Expiry,
+		FirstSeen: ts,
+		Via:       via,
+	}}
 }
 
 // Stats returns the counters so far (KernelDrops is 0). It is safe for
@@ -198,5 +380,18 @@ func (d *Decoder) Stats() Stats {
 		Duplicate: d.duplicate.Load(),
 		NotProbe:  d.notProbe.Load(),
 		Ignored:   d.ignored.Load(),
+
+		AnswerEchoes:  d.answerEchoes.Load(),
+		Beacons:       d.beacons.Load(),
+		Peers:         d.nPeers.Load(),
+		PeerDuplicate: d.peerDup.Load(),
+		Malformed:     d.malformed.Load(),
+		Forged:        d.forged.Load(),
+		Expired:       d.expired.Load(),
+		WrongNetwork:  d.wrongNet.Load(),
+		Replayed:      d.replayed.Load(),
+		Self:          d.self.Load(),
+		Untrusted:     d.untrusted.Load(),
+		VerifyLimited: d.verifyLimited.Load(),
 	}
 }

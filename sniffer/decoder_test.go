@@ -167,11 +167,14 @@ func FuzzDecode(f *testing.F) {
 	f.Add(rawFrame(f, target2, ourAddr, 64, []byte{1, 4, 0, 0, 0, 0, 0, 0}))
 	f.Add([]byte{})
 	f.Add(bytes.Repeat([]byte{0xff}, 128))
+	f.Add(beaconFrame(f, peerAddr, 0, card(f, cardSpec{key: peerKeyA})))
+	f.Add(beaconFrame(f, peerAddr, icmp.FlagAnswer, card(f, cardSpec{key: peerKeyA, endorsed: true})))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		d := NewDecoder(testConfig())
+		d := NewDecoder(peerConfig())
 		r, ok := d.Decode(data, testRecv)
 		st := d.Stats()
-		if st.Received+st.Ignored != 1 || st.Received != st.Valid+st.Duplicate+st.Invalid+st.NotProbe {
+		if st.Received+st.Ignored+st.Beacons != 1 || st.Received != st.Valid+st.Duplicate+st.Invalid+st.NotProbe+st.AnswerEchoes ||
+			st.Beacons != st.Peers+st.PeerDuplicate+st.Malformed+st.Forged+st.Expired+st.WrongNetwork+st.Replayed+st.Self+st.Untrusted+st.VerifyLimited {
 			t.Fatalf("inconsistent Stats %+v", st)
 		}
 		if ok != (st.Valid == 1) || (ok && !r.Target.Is6()) {

@@ -3,13 +3,20 @@
 // A Sniffer reads Ethernet frames from an AF_PACKET TPACKET_V3 ring
 // (github.com/gopacket/gopacket/afpacket, pure Go, no libpcap) filtered in
 // the kernel by a classic BPF program (Filter: inbound IPv6 ICMPv6 Echo
-// Replies only). A Decoder, which opens no sockets and can replay captures,
+// Replies and Echo Requests). A Decoder, which opens no sockets and can replay captures,
 // decodes each frame with a zero-allocation gopacket DecodingLayerParser,
 // validates it statelessly with icmp.Key.Check (the probe's MAC covers
 // target, source, scan ID and send time; see package icmp for the payload
 // layout, RFC 4443 §4.1/4.2 for Echo), keeps only the configured scan, and
 // deduplicates exactly by Target. Every frame is counted in Stats, including
 // the kernel's ring drops: loss is counted, never silent.
+//
+// With Config.Peers it also recognises other widescan instances: beacon
+// cards (icmp.Card) in inbound Echo Requests are checked (network, expiry,
+// source address, ed25519 signature, our own key, trust policy; each
+// rejection counted by reason) and each new (key, address) is reported as a
+// Peer through RunEvents or Decoder.DecodeEvent. An Echo Reply never yields
+// a peer: it carries our own card back.
 //
 // Typical use, with sockets opened on the right network namespace:
 //

@@ -3,9 +3,10 @@ package sniffer
 import "golang.org/x/net/bpf"
 
 // SnapLen is how many bytes of each accepted frame the capture filter keeps:
-// enough for Ethernet (14) + IPv6 (40) + ICMPv6 Echo (8) + a probe payload
-// (56), with room for an 802.1Q tag and future payload versions.
-const SnapLen = 256
+// enough for Ethernet (14) + 802.1Q (4) + IPv6 (40) + ICMPv6 Echo (8) + a
+// probe payload with an endorsed beacon card (56 + 204), with room for
+// future payload versions.
+const SnapLen = 512
 
 // packetOutgoing is the AF_PACKET packet type of frames this host sent
 // (PACKET_OUTGOING, linux/if_packet.h).
@@ -18,10 +19,11 @@ const packetOutgoing = 4
 //   - were not sent by this host (ancillary packet type != PACKET_OUTGOING),
 //   - carry IPv6 (EtherType 0x86DD at offset 12),
 //   - with next header ICMPv6 (58, offset 14+6) and no extension headers,
-//   - of type Echo Reply (129, offset 14+40),
+//   - of type Echo Reply (129, offset 14+40), or Echo Request (128: other
+//     instances' beacons),
 //
 // and drops all others. It is equivalent to the tcpdump expression
-// "inbound and ip6[6] = 58 and ip6[40] = 129".
+// "inbound and ip6[6] = 58 and (ip6[40] = 129 or ip6[40] = 128)".
 func Filter() ([]bpf.RawInstruction, error) { return bpf.Assemble(filterProgram(true)) }
 
 // filterProgram returns the filter; without the packet type test (which
@@ -29,11 +31,12 @@ func Filter() ([]bpf.RawInstruction, error) { return bpf.Assemble(filterProgram(
 func filterProgram(pktType bool) []bpf.Instruction {
 	prog := []bpf.Instruction{
 		bpf.LoadAbsolute{Off: 12, Size: 2},                           // EtherType
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0x86dd, SkipTrue: 5}, // → drop
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0x86dd, SkipTrue: 6}, // → drop
 		bpf.LoadAbsolute{Off: 14 + 6, Size: 1},                       // IPv6 next header
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 58, SkipTrue: 3},     // → drop
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 58, SkipTrue: 4},     // → drop
 		bpf.LoadAbsolute{Off: 14 + 40, Size: 1},                      // ICMPv6 type
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 129, SkipTrue: 1},    // → drop
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 129, SkipTrue: 1},       // → accept
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 128, SkipTrue: 1},    // → drop
 		bpf.RetConstant{Val: SnapLen},                                // accept
 		bpf.RetConstant{Val: 0},                                      // drop
 	}

@@ -90,8 +90,20 @@ func Open(cfg Config) (*Sniffer, error) {
 // new Reply, until ctx is done; then it handles what the ring already holds
 // (for at most about 100 ms) and returns nil. It returns an error when a read
 // fails, and one wrapping net.ErrClosed after Close. emit must not retain
-// anything but the Reply value; it may call Stats or Close.
+// anything but the Reply value; it may call Stats or Close. Peers are
+// counted and dropped: use RunEvents to receive them.
 func (s *Sniffer) Run(ctx context.Context, emit func(Reply)) error {
+	return s.RunEvents(ctx, func(ev Event) {
+		if ev.Kind == EventReply {
+			emit(ev.Reply)
+		}
+	})
+}
+
+// RunEvents is Run for Replies and Peers (Config.Peers): it calls emit with
+// every Event whose Kind is not EventNone (see Decoder.DecodeEvent), from
+// this goroutine only.
+func (s *Sniffer) RunEvents(ctx context.Context, emit func(Event)) error {
 	var deadline time.Time // set once ctx is done: stop draining then
 	for {
 		if deadline.IsZero() && ctx.Err() != nil {
@@ -106,18 +118,15 @@ func (s *Sniffer) Run(ctx context.Context, emit func(Reply)) error {
 			return fmt.Errorf("sniffer: run: %w", net.ErrClosed)
 		}
 		data, ci, err := s.tp.ZeroCopyReadPacketData()
-		var (
-			r  Reply
-			ok bool
-		)
+		var ev Event
 		if err == nil {
-			r, ok = s.dec.Decode(data, ci.Timestamp)
+			ev = s.dec.DecodeEvent(data, ci.Timestamp)
 		}
 		s.mu.Unlock()
 		switch {
 		case err == nil:
-			if ok {
-				emit(r)
+			if ev.Kind != EventNone {
+				emit(ev)
 			}
 		case errors.Is(err, afpacket.ErrTimeout):
 			if !deadline.IsZero() {

@@ -14,6 +14,9 @@ func Open(cfg Config) (*Sniffer, error) { return nil, ErrUnsupported }
 // Run returns ErrUnsupported.
 func (s *Sniffer) Run(ctx context.Context, emit func(Reply)) error { return ErrUnsupported }
 
+// RunEvents returns ErrUnsupported.
+func (s *Sniffer) RunEvents(ctx context.Context, emit func(Event)) error { return ErrUnsupported }
+
 // Stats returns zero counters.
 func (s *Sniffer) Stats() Stats { return Stats{} }
 

@@ -109,6 +109,18 @@ type Config struct {
 	// is called from a single goroutine, in capture order; a slow handler
 	// delays capture (the kernel ring absorbs bursts and counts drops).
 	OnHit func(Hit)
+
+	// Beacon, when not nil, puts this instance's signed card in every probe
+	// and turns on peer recognition: other instances' cards, in the Echo
+	// Requests they send us, are checked and reported to OnPeer, and a new
+	// peer that probed us is answered once with our card. nil: plain
+	// version 1 probes, no peers.
+	Beacon *Beacon
+	// OnPeer, when not nil, receives every new verified peer (needs
+	// Beacon). It is called from the capture goroutine, like OnHit, so it
+	// must not block for long: hand slow work (webhooks, dialing) to
+	// another goroutine, as Webhook does.
+	OnPeer func(Peer)
 }
 
 // Validate reports whether c is usable. New calls it.
@@ -135,6 +147,14 @@ func (c *Config) Validate() error {
 	}
 	if c.SourceIP.IsValid() && (!c.SourceIP.Is6() || c.SourceIP.Is4In6()) {
 		return fmt.Errorf("widescan: source %s is not an IPv6 address", c.SourceIP)
+	}
+	if c.Beacon != nil {
+		if err := c.Beacon.Validate(); err != nil {
+			return err
+		}
+	}
+	if c.OnPeer != nil && c.Beacon == nil {
+		return errors.New("widescan: OnPeer needs a Beacon")
 	}
 	return nil
 }

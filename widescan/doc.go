@@ -20,6 +20,22 @@
 // special-purpose registry, see package prefixes) is always applied; lifting
 // part of it takes an explicit Config.Unblock prefix.
 //
+// # Peers
+//
+// With Config.Beacon, every probe carries the instance's signed beacon card
+// (its network ID, ed25519 public key, service port, address and expiry;
+// see icmp.Card), signed once at start with an Identity kept in a 0600 file
+// (LoadOrCreateIdentity). Other instances that sniff the card verify the
+// signature, expiry, network, source address and trust policy (Trust:
+// trustless, or authority with an allow list or endorsements), report a
+// Peer to Config.OnPeer, and answer a new peer once with their own card
+// (rate-limited per source; answers are never answered). Echo Replies carry
+// our own card back and are never peers. A Listener does the same without
+// scanning (listen mode). Rejected cards are counted by reason in Stats.
+// PeerTable (GET /api/peers), Webhook (POST per new peer, retried with
+// backoff, never blocking) and MetricsHandler (Prometheus text format)
+// report peers to a host node.
+//
 // Opening the raw socket and the capture ring needs root or CAP_NET_RAW.
 // Run opens every socket synchronously before it starts its goroutines, so a
 // caller may run it on an OS thread that has switched into a network

@@ -3,6 +3,8 @@ package widescan
 import (
 	"net/netip"
 	"time"
+
+	"github.com/p2pnet/widescan/sniffer"
 )
 
 // Hit is a live host: a validated Echo Reply to one of this run's probes.
@@ -50,11 +52,59 @@ type Stats struct {
 	KernelDrops uint64
 	// Hits counts hits reported (Valid minus Duplicate).
 	Hits uint64
+
+	// Peer recognition (Config.Beacon). Beacons counts the inbound Echo
+	// Requests that carried a card; Peers the new verified peers reported;
+	// PeerDuplicate the cards of peers already reported. The rejected cards
+	// are counted by reason: Malformed (does not parse), Forged (bad
+	// signature), Expired, WrongNetwork (another swarm), Replayed (sent from
+	// an address other than the card's), Self (our own card reflected) and
+	// Untrusted (refused by the trust policy); VerifyLimited counts cards
+	// dropped unchecked over the signature-check budget (a flood; see
+	// sniffer.DefaultVerifyRate). Beacons = Peers + PeerDuplicate + the
+	// rejections + VerifyLimited.
+	Beacons       uint64
+	Peers         uint64
+	PeerDuplicate uint64
+	Malformed     uint64
+	Forged        uint64
+	Expired       uint64
+	WrongNetwork  uint64
+	Replayed      uint64
+	Self          uint64
+	Untrusted     uint64
+	VerifyLimited uint64
+	// Answers counts the answers sent to new peers that probed us;
+	// AnswersLimited those withheld by the per-source rate limit;
+	// AnswerErrors those the socket failed to send; AnswerEchoes the Echo
+	// Replies our answers drew (not hits).
+	Answers        uint64
+	AnswersLimited uint64
+	AnswerErrors   uint64
+	AnswerEchoes   uint64
 	// Start is when Run began; End when it returned (zero while running).
 	Start, End time.Time
 	// LastProbe is when the last probe was sent (zero until then); the send
 	// phase is LastProbe - Start, the rest of the run is the cooldown.
 	LastProbe time.Time
+}
+
+// addSniffer copies the sniffer's counters into s.
+func (s *Stats) addSniffer(ns sniffer.Stats) {
+	s.Received, s.Valid, s.Invalid = ns.Received, ns.Valid, ns.Invalid
+	s.Duplicate, s.KernelDrops = ns.Duplicate, ns.KernelDrops
+	s.Beacons, s.Peers, s.PeerDuplicate = ns.Beacons, ns.Peers, ns.PeerDuplicate
+	s.Malformed, s.Forged, s.Expired, s.WrongNetwork = ns.Malformed, ns.Forged, ns.Expired, ns.WrongNetwork
+	s.Replayed, s.Self, s.Untrusted, s.AnswerEchoes = ns.Replayed, ns.Self, ns.Untrusted, ns.AnswerEchoes
+	s.VerifyLimited = ns.VerifyLimited
+}
+
+// addAnswers copies the answer counters of e into s.
+func (s *Stats) addAnswers(e *peerEngine) {
+	if e == nil {
+		return
+	}
+	s.Answers, s.AnswersLimited, s.AnswerErrors = e.answers.Load(), e.limited.Load(), e.errs.Load()
 }
 
 // SendRate is the achieved probe rate in probes/s over the send phase (from

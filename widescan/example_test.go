@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net/http"
 	"net/netip"
 
 	"github.com/p2pnet/widescan/generator"
@@ -43,4 +44,28 @@ func Example() {
 	}
 	fmt.Printf("targets=%d written=%d hits=%d\n", st.Targets, st.Sent, st.Hits)
 	// Output: targets=1024 written=1024 hits=0
+}
+
+// A host node in under 20 lines: scan with a beacon card, hand each verified
+// peer (key, address, service port) to the node's own peer network, and serve
+// the list at GET /api/peers. Needs root; examples/hostnode goes on to dial
+// each peer and prove key possession.
+func Example_hostNode() {
+	id, err := widescan.LoadOrCreateIdentity("node-identity.pem") // mode 0600, made on first use
+	if err != nil {
+		log.Fatal(err)
+	}
+	var peers widescan.PeerTable
+	go http.ListenAndServe("[::1]:8080", &peers)
+	w, _ := prefixes.ParseWindow("2001:db8::/48-64", 0)
+	s, err := widescan.New(widescan.Config{
+		Targets: []prefixes.Window{w},
+		Unblock: []netip.Prefix{netip.MustParsePrefix("2001:db8::/32")},
+		Beacon:  &widescan.Beacon{Identity: id, Topic: "my-swarm", Port: 4001},
+		OnPeer:  func(p widescan.Peer) { peers.Add(p); fmt.Println("peer", p.Addr, p.Port) },
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	s.Run(context.Background())
 }

@@ -35,6 +35,7 @@ type Scanner struct {
 	mu      sync.Mutex // guards the stage pointers below, for Stats
 	sender  icmp.ProbeWriter
 	sniffer *sniffer.Sniffer
+	peers   *peerEngine
 	start   time.Time
 	end     time.Time
 	last    time.Time // when the last probe went out
@@ -123,10 +124,9 @@ func (s *Scanner) Stats() Stats {
 		st.Sent, st.SendErrors = ss.Sent, ss.Errors
 	}
 	if s.sniffer != nil {
-		ns := s.sniffer.Stats()
-		st.Received, st.Valid, st.Invalid = ns.Received, ns.Valid, ns.Invalid
-		st.Duplicate, st.KernelDrops = ns.Duplicate, ns.KernelDrops
+		st.addSniffer(s.sniffer.Stats())
 	}
+	st.addAnswers(s.peers)
 	return st
 }
 
@@ -159,6 +159,16 @@ func (s *Scanner) run(ctx context.Context) error {
 		return err
 	}
 	scfg := icmp.SenderConfig{Interface: ifname, Source: src, HopLimit: s.cfg.HopLimit, Key: s.key, ScanID: s.scanID}
+	scf := sniffer.Config{Interface: ifname, Key: s.key, ScanID: s.scanID}
+	var pe *peerEngine
+	if s.cfg.Beacon != nil {
+		if pe, err = newPeerEngine(s.cfg.Beacon, src, time.Now()); err != nil {
+			return err
+		}
+		pe.onPeer = s.cfg.OnPeer
+		pe.sniffConfig(&scf)
+		scfg.Card = pe.card
+	}
 	var w icmp.ProbeWriter
 	var sn *sniffer.Sniffer
 	if s.cfg.DryRun != nil {
@@ -168,11 +178,17 @@ func (s *Scanner) run(ctx context.Context) error {
 		}
 		w = pw
 	} else {
-		sn, err = sniffer.Open(sniffer.Config{Interface: ifname, Key: s.key, ScanID: s.scanID})
+		sn, err = sniffer.Open(scf)
 		if err != nil {
 			return fmt.Errorf("widescan: %w", err)
 		}
 		defer sn.Close()
+		if pe != nil {
+			if err := pe.openAnswers(ifname, s.cfg.HopLimit, s.key, s.scanID); err != nil {
+				return err
+			}
+			defer pe.close()
+		}
 		snd, err := icmp.NewSender(scfg)
 		if err != nil {
 			return fmt.Errorf("widescan: %w", err)
@@ -181,7 +197,7 @@ func (s *Scanner) run(ctx context.Context) error {
 	}
 	defer w.Close()
 	s.mu.Lock()
-	s.sender, s.sniffer = w, sn
+	s.sender, s.sniffer, s.peers = w, sn, pe
 	s.mu.Unlock()
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -243,7 +259,14 @@ func (s *Scanner) run(ctx context.Context) error {
 				}
 				cancel()
 			}()
-			return sn.Run(sctx, s.emit)
+			return sn.RunEvents(sctx, func(ev sniffer.Event) {
+				switch ev.Kind {
+				case sniffer.EventReply:
+					s.emit(ev.Reply)
+				case sniffer.EventPeer:
+					pe.handle(ev.Peer, time.Now())
+				}
+			})
 		})
 	}
 	err = g.Wait()

@@ -1,6 +1,8 @@
 // Command widescan is the CLI of the widescan IPv6 discovery engine.
 //
 //	widescan scan [flags] [TARGET...]   probe targets with ICMPv6 Echo Requests, report live hosts
+//	widescan listen [flags]             report other widescan instances (peers) without scanning
+//	widescan identity [KEY]             print our public key, or endorse KEY as an authority
 //	widescan testbed up|down|status     a sealed network-namespace testbed for trying it out
 //
 // It is the only place in the module that logs and exits; everything else is
@@ -32,7 +34,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newScanCmd(), newTestbedCmd())
+	root.AddCommand(newScanCmd(), newListenCmd(), newIdentityCmd(), newPrefixesCmd(), newBenchCmd(), newTestbedCmd())
 	err := root.ExecuteContext(ctx)
 	switch {
 	case err == nil:

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -44,6 +45,8 @@ type scanFlags struct {
 	pcap         string
 	metadata     string
 	noProgress   bool
+	beacon       bool
+	peers        peerFlags
 }
 
 func newScanCmd() *cobra.Command {
@@ -96,6 +99,8 @@ func (f *scanFlags) bind(fl *pflag.FlagSet) {
 	fl.StringVar(&f.pcap, "pcap", "", "with --dry-run, write the probes to this pcap `FILE`")
 	fl.StringVar(&f.metadata, "metadata", "", "write a JSON summary of the run to `FILE`")
 	fl.BoolVar(&f.noProgress, "no-progress", false, "no progress bar on stderr")
+	fl.BoolVar(&f.beacon, "beacon", false, "carry our signed beacon card in every probe and report other widescan instances (peers)")
+	f.peers.bind(fl, "")
 }
 
 // config turns the flags and arguments into a widescan.Config.
@@ -217,10 +222,32 @@ func runScan(ctx context.Context, f scanFlags, args []string) (err error) {
 		}()
 		cfg.DryRun = pf
 	}
+	var sp atomic.Pointer[widescan.Scanner] // for the metrics endpoint, set once New returns
+	if f.beacon {
+		if cfg.Beacon, err = f.peers.beacon(); err != nil {
+			return err
+		}
+		sinks, serr := f.peers.sinks(func() widescan.Stats {
+			if s := sp.Load(); s != nil {
+				return s.Stats()
+			}
+			return widescan.Stats{}
+		})
+		if serr != nil {
+			return serr
+		}
+		defer func() {
+			if cerr := sinks.close(); err == nil && cerr != nil {
+				err = cerr
+			}
+		}()
+		cfg.OnPeer = sinks.onPeer
+	}
 	s, err := widescan.New(cfg)
 	if err != nil {
 		return err
 	}
+	sp.Store(s)
 	done := make(chan struct{})
 	progressDone := make(chan struct{})
 	go func() {
@@ -237,6 +264,9 @@ func runScan(ctx context.Context, f scanFlags, args []string) (err error) {
 		return runErr // failed before the first probe: the error says it all
 	}
 	fmt.Fprintln(os.Stderr, summary(st, f.dryRun))
+	if f.beacon && !f.dryRun {
+		fmt.Fprintln(os.Stderr, peerSummary(st))
+	}
 	if f.metadata != "" {
 		if err := writeMetadata(f.metadata, cfg, s, st, runErr); err != nil {
 			return err

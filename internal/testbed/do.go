@@ -53,3 +53,9 @@ func do(ns string, f func() error) error {
 	}()
 	return <-errc
 }
+
+// RunIn runs f inside the network namespace named ns, as Testbed.Do does, for namespaces
+// of a testbed known only by name. Safe for concurrent use.
+func RunIn(ns string, f func() error) error {
+	return do(ns, f)
+}

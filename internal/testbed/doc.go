@@ -10,6 +10,12 @@
 //	Name-rtr   rresp1 3fff:0:2::1/64 ── resp0  3fff:0:2::2/64  Name-resp1 (planted /128s on lo)
 //	Name-rtr   rresp2 3fff:0:3::1/64 ── resp0  3fff:0:3::2/64  Name-resp2 (AnyIP: local routes)
 //
+// With Config.Instances = N, N more namespaces Name-i0 … Name-i(N-1) join the router the
+// same way, each on its own link: interface inst0, address 3fff:0:1ii::2/64 (ii = i in
+// hex), router side rinstI 3fff:0:1ii::1/64, and the scanner's routes. Several widescan
+// instances run there and scan each other: the window 3fff:0:100::/40-48 with the IID
+// fixed:::2 holds every instance address.
+//
 // Every veth has a fixed locally administered MAC and a permanent neighbour entry for its
 // peer on both sides, DAD is off, and ICMPv6 rate limiting is off in every namespace, so a run
 // sends no Neighbour Discovery and every echo is answered. Routes:

@@ -65,6 +65,49 @@ type Config struct {
 	// every address inside them answers (an aliased prefix). Each must lie inside Allowed
 	// and outside Infra. nil means none.
 	AnyIP []netip.Prefix
+	// Instances is the number of extra scanner namespaces, 0 to MaxInstances, for
+	// several widescan instances that scan (and find) each other: instance i (from 0) is
+	// the namespace Name+"-i"+i with interface InstanceIface, address InstanceAddr(i) on
+	// its own /64 link to the router, and routes to 2001:db8::/32 and 3fff::/20 via the
+	// router, like the scanner. The window 3fff:0:100::/40-48 with the IID fixed:::2
+	// covers every instance address.
+	Instances int
+}
+
+// MaxInstances is the largest Config.Instances.
+const MaxInstances = 64
+
+// InstanceIface is the interface of every instance namespace.
+const InstanceIface = "inst0"
+
+// InstancePrefix holds the instances' links: instance i has 3fff:0:1ii::/64 (ii = i in
+// hexadecimal, two digits), inside Infra.
+var InstancePrefix = netip.MustParsePrefix("3fff:0:100::/40")
+
+// InstanceAddr returns the address of instance i (from 0): 3fff:0:1ii::2, ii = i in
+// hexadecimal. Its router is 3fff:0:1ii::1.
+func InstanceAddr(i int) netip.Addr {
+	a := InstancePrefix.Addr().As16()
+	a[5] = byte(i)
+	a[15] = 2
+	return netip.AddrFrom16(a)
+}
+
+// InstanceNS returns the namespace of instance i (from 0) of the testbed called name
+// ("" means DefaultName).
+func InstanceNS(name string, i int) string {
+	if name == "" {
+		name = DefaultName
+	}
+	return fmt.Sprintf("%s-i%d", name, i)
+}
+
+// Instance is one instance namespace of a testbed.
+type Instance struct {
+	// NS is the namespace name, Iface its interface (InstanceIface), Addr its address.
+	NS    string
+	Iface string
+	Addr  netip.Addr
 }
 
 // Testbed is a testbed that Up built. Its fields describe it; it holds no open resources,
@@ -82,6 +125,8 @@ type Testbed struct {
 	Planted []netip.Addr
 	// AnyIP are the aliased prefixes (masked, sorted, without duplicates).
 	AnyIP []netip.Prefix
+	// Instances are the extra scanner namespaces (Config.Instances), in order.
+	Instances []Instance
 }
 
 // Namespaces returns the four namespace names of the testbed called name ("" means
@@ -190,10 +235,16 @@ func Up(ctx context.Context, cfg Config) (*Testbed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testbed %s: %w", name, err)
 	}
+	if cfg.Instances < 0 || cfg.Instances > MaxInstances {
+		return nil, fmt.Errorf("testbed %s: %d instances, want 0 to %d", name, cfg.Instances, MaxInstances)
+	}
 	scan, rtr, resp1, resp2 := Namespaces(name)
 	tb := &Testbed{
 		Name: name, ScannerNS: scan, RouterNS: rtr, PlantedNS: resp1, AnyIPNS: resp2,
 		ScanIface: ScanIface, ScannerAddr: ScannerAddr, Planted: planted, AnyIP: anyip,
+	}
+	for i := range cfg.Instances {
+		tb.Instances = append(tb.Instances, Instance{NS: InstanceNS(name, i), Iface: InstanceIface, Addr: InstanceAddr(i)})
 	}
 	if err := Down(ctx, name); err != nil {
 		return nil, err
@@ -207,7 +258,7 @@ func Up(ctx context.Context, cfg Config) (*Testbed, error) {
 }
 
 func (tb *Testbed) links() []link {
-	return []link{
+	ls := []link{
 		{tb.ScannerNS, ScanIface, tb.RouterNS, "rscan0", "02:77:73:01:00:02", "02:77:73:01:00:01",
 			ScannerAddr, Gateway},
 		{tb.PlantedNS, "resp0", tb.RouterNS, "rresp1", "02:77:73:02:00:02", "02:77:73:02:00:01",
@@ -215,6 +266,14 @@ func (tb *Testbed) links() []link {
 		{tb.AnyIPNS, "resp0", tb.RouterNS, "rresp2", "02:77:73:03:00:02", "02:77:73:03:00:01",
 			netip.MustParseAddr("3fff:0:3::2"), netip.MustParseAddr("3fff:0:3::1")},
 	}
+	for i, in := range tb.Instances {
+		gw := in.Addr.As16()
+		gw[15] = 1
+		ls = append(ls, link{in.NS, InstanceIface, tb.RouterNS, fmt.Sprintf("rinst%d", i),
+			fmt.Sprintf("02:77:74:%02x:00:02", i), fmt.Sprintf("02:77:74:%02x:00:01", i),
+			in.Addr, netip.AddrFrom16(gw)})
+	}
+	return ls
 }
 
 // sysctls are set in every namespace before any veth exists, so the veths inherit the
@@ -233,6 +292,9 @@ var sysctls = []struct{ key, val string }{
 
 func (tb *Testbed) build(ctx context.Context) error {
 	nss := []string{tb.ScannerNS, tb.RouterNS, tb.PlantedNS, tb.AnyIPNS}
+	for _, in := range tb.Instances {
+		nss = append(nss, in.NS)
+	}
 	var b strings.Builder
 	for _, ns := range nss {
 		fmt.Fprintf(&b, "netns add %s\n", ns)
@@ -289,6 +351,11 @@ func (tb *Testbed) build(ctx context.Context) error {
 	resp1GW, resp2GW := links[1].bAddr, links[2].bAddr
 	fmt.Fprintf(per[tb.ScannerNS], "route add %s via %s dev %s\n", docPrefix, scanGW, ScanIface)
 	fmt.Fprintf(per[tb.ScannerNS], "route add %s via %s dev %s\n", allPrefix, scanGW, ScanIface)
+	for i, in := range tb.Instances {
+		gw := links[3+i].bAddr
+		fmt.Fprintf(per[in.NS], "route add %s via %s dev %s\n", docPrefix, gw, InstanceIface)
+		fmt.Fprintf(per[in.NS], "route add %s via %s dev %s\n", allPrefix, gw, InstanceIface)
+	}
 
 	r := per[tb.RouterNS]
 	fmt.Fprintf(r, "route add %s via %s dev rresp1\n", docPrefix, resp1Addr)
@@ -369,7 +436,11 @@ func Down(ctx context.Context, name string) error {
 	}
 	scan, rtr, resp1, resp2 := Namespaces(name)
 	var errs []error
-	for _, ns := range []string{scan, rtr, resp1, resp2} {
+	nss := []string{scan, rtr, resp1, resp2}
+	for i := range MaxInstances {
+		nss = append(nss, InstanceNS(name, i))
+	}
+	for _, ns := range nss {
 		if !exists(ns) {
 			continue
 		}
