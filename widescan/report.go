@@ -14,6 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // peerJSON is the JSON form of a Peer.
@@ -372,35 +375,74 @@ func (w *Webhook) post(p Peer, body []byte) error {
 	return nil
 }
 
-// MetricsHandler serves stats() in the Prometheus text exposition format
-// (version 0.0.4): counters named widescan_*_total plus the gauge
-// widescan_peers_known, for a long-running listen mode or scan. It calls
-// stats once per request; stats must be safe for concurrent use (as
-// Scanner.Stats and Listener.Stats are).
+// MetricsHandler serves stats() as Prometheus metrics (through
+// github.com/prometheus/client_golang): counters named widescan_*_total,
+// widescan_cards_rejected_total with a reason label, and the gauge
+// widescan_peers_known, for a long-running listen mode or scan. It calls stats
+// once per scrape; stats must be safe for concurrent use (as Scanner.Stats
+// and Listener.Stats are).
 func MetricsHandler(stats func() Stats) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := stats()
-		var b bytes.Buffer
-		metric := func(name, typ, help string, v uint64) {
-			fmt.Fprintf(&b, "# HELP widescan_%s %s\n# TYPE widescan_%s %s\nwidescan_%s %d\n", name, help, name, typ, name, v)
-		}
-		metric("probes_sent_total", "counter", "Probes handed to the kernel.", st.Sent)
-		metric("hits_total", "counter", "Validated, deduplicated hits.", st.Hits)
-		metric("replies_received_total", "counter", "Echo Replies captured.", st.Received)
-		metric("kernel_drops_total", "counter", "Packets the capture ring dropped.", st.KernelDrops)
-		metric("beacons_received_total", "counter", "Inbound Echo Requests carrying a beacon card.", st.Beacons)
-		metric("peers_known", "gauge", "Verified peers reported so far.", st.Peers)
-		fmt.Fprintf(&b, "# HELP widescan_cards_rejected_total Beacon cards rejected, by reason.\n# TYPE widescan_cards_rejected_total counter\n")
-		for _, r := range []struct {
-			reason string
-			v      uint64
-		}{{"malformed", st.Malformed}, {"forged", st.Forged}, {"expired", st.Expired}, {"wrong_network", st.WrongNetwork},
-			{"replayed", st.Replayed}, {"self", st.Self}, {"untrusted", st.Untrusted}, {"verify_limited", st.VerifyLimited}} {
-			fmt.Fprintf(&b, "widescan_cards_rejected_total{reason=%q} %d\n", r.reason, r.v)
-		}
-		metric("answers_sent_total", "counter", "Answers sent to new peers.", st.Answers)
-		metric("answers_limited_total", "counter", "Answers withheld by the per-source rate limit.", st.AnswersLimited)
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		w.Write(b.Bytes())
-	})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(statsCollector(stats))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// statsCollector exports a Stats snapshot, taken at each scrape.
+type statsCollector func() Stats
+
+type statsMetric struct {
+	desc  *prometheus.Desc
+	typ   prometheus.ValueType
+	value func(Stats) uint64
+}
+
+var (
+	statsMetrics = []statsMetric{
+		counter("probes_sent_total", "Probes handed to the kernel.", func(s Stats) uint64 { return s.Sent }),
+		counter("hits_total", "Validated, deduplicated hits.", func(s Stats) uint64 { return s.Hits }),
+		counter("replies_received_total", "Echo Replies captured.", func(s Stats) uint64 { return s.Received }),
+		counter("kernel_drops_total", "Packets the capture ring dropped.", func(s Stats) uint64 { return s.KernelDrops }),
+		counter("beacons_received_total", "Inbound Echo Requests carrying a beacon card.", func(s Stats) uint64 { return s.Beacons }),
+		counter("answers_sent_total", "Answers sent to new peers.", func(s Stats) uint64 { return s.Answers }),
+		counter("answers_limited_total", "Answers withheld by the per-source rate limit.", func(s Stats) uint64 { return s.AnswersLimited }),
+		{prometheus.NewDesc("widescan_peers_known", "Verified peers reported so far.", nil, nil), prometheus.GaugeValue,
+			func(s Stats) uint64 { return s.Peers }},
+	}
+	cardsRejected = prometheus.NewDesc("widescan_cards_rejected_total", "Beacon cards rejected, by reason.", []string{"reason"}, nil)
+	rejectReasons = []struct {
+		reason string
+		value  func(Stats) uint64
+	}{
+		{"malformed", func(s Stats) uint64 { return s.Malformed }},
+		{"forged", func(s Stats) uint64 { return s.Forged }},
+		{"expired", func(s Stats) uint64 { return s.Expired }},
+		{"wrong_network", func(s Stats) uint64 { return s.WrongNetwork }},
+		{"replayed", func(s Stats) uint64 { return s.Replayed }},
+		{"self", func(s Stats) uint64 { return s.Self }},
+		{"untrusted", func(s Stats) uint64 { return s.Untrusted }},
+		{"verify_limited", func(s Stats) uint64 { return s.VerifyLimited }},
+	}
+)
+
+func counter(name, help string, value func(Stats) uint64) statsMetric {
+	return statsMetric{prometheus.NewDesc("widescan_"+name, help, nil, nil), prometheus.CounterValue, value}
+}
+
+// Describe implements prometheus.Collector.
+func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range statsMetrics {
+		ch <- m.desc
+	}
+	ch <- cardsRejected
+}
+
+// Collect implements prometheus.Collector.
+func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c()
+	for _, m := range statsMetrics {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.typ, float64(m.value(st)))
+	}
+	for _, r := range rejectReasons {
+		ch <- prometheus.MustNewConstMetric(cardsRejected, prometheus.CounterValue, float64(r.value(st)), r.reason)
+	}
 }
