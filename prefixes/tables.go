@@ -31,7 +31,7 @@ func (r *Reader) nextBGP() (Record, error) {
 			return Record{}, r.perr(r.line, fmt.Errorf("%w: %q has no origin AS", ErrBadSyntax, clip(line)))
 		}
 		pfx, asn := line[:i], bytes.TrimSpace(line[i+1:])
-		if bytes.IndexAny(asn, " \t") >= 0 {
+		if bytes.ContainsAny(asn, " \t") {
 			return Record{}, r.perr(r.line, fmt.Errorf("%w: more than two fields", ErrBadSyntax))
 		}
 		p, err := parsePrefixBytes(pfx)
