@@ -91,9 +91,15 @@
 //
 // # Sending
 //
-// Sender writes probes through a raw ICMPv6 socket with sendmmsg(2) batches,
-// the outgoing interface forced by an IPV6_PKTINFO control message; Pacer
+// PacketSender (Linux) writes whole Ethernet frames (FrameLen bytes:
+// Ethernet, IPv6, the ICMPv6 probe with its checksum) through an AF_PACKET
+// socket with sendmmsg(2) batches and PACKET_QDISC_BYPASS; the frame is a
+// template patched per target, the checksum of its constant parts computed
+// once (AppendFrame writes the same bytes). Sender writes probes through a
+// raw ICMPv6 socket with sendmmsg(2) batches, the outgoing interface forced
+// by an IPV6_PKTINFO control message: the portable path, and the one for
+// links without an Ethernet header. Pacer
 // (golang.org/x/time/rate) spaces them to a rate in probes per second;
-// PcapWriter writes the same packets to a pcap file instead (dry run). Sender
-// and PcapWriter implement ProbeWriter.
+// PcapWriter writes the same packets to a pcap file instead (dry run).
+// PacketSender, Sender and PcapWriter implement ProbeWriter.
 package icmp

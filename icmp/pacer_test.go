@@ -97,3 +97,52 @@ func TestPacerSetRateWhileWaiting(t *testing.T) {
 		t.Fatalf("rate %v burst %d after SetRate(2e6)", p.Rate(), p.Burst())
 	}
 }
+
+// TestPacerRateAccuracy: the achieved average is within ±2% of the target
+// from 1k to 1M probes/s, sending in chunks of the burst as the scanner
+// does, and no Wait grants more than the burst at once.
+func TestPacerRateAccuracy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes 4 s")
+	}
+	for _, r := range []float64{1e3, 1e4, 1e5, 1e6} {
+		p := NewPacer(r)
+		b := p.Burst()
+		n := int(r) // one second
+		start := time.Now()
+		for sent := 0; sent < n; {
+			c := min(b, n-sent)
+			if err := p.Wait(context.Background(), c); err != nil {
+				t.Fatal(err)
+			}
+			sent += c
+		}
+		d := time.Since(start)
+		// The bucket starts full: the first burst is free.
+		got := float64(n-b) / d.Seconds()
+		t.Logf("rate %g: %d probes in %v: %.0f probes/s (%.2f%%)", r, n, d, got, 100*(got/r-1))
+		if got < 0.98*r || got > 1.02*r {
+			t.Errorf("rate %g: achieved %.0f probes/s, outside ±2%%", r, got)
+		}
+	}
+}
+
+// TestPacerSetRateSpeedsUpAWait: a rate change applies to the next chunks.
+func TestPacerSetRateSpeedsUpAWait(t *testing.T) {
+	p := NewPacer(1000)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		p.SetRate(1e5)
+	}()
+	start := time.Now()
+	// 2000 probes at 1000/s would take 2 s; after the change they take
+	// about 50 ms + 20 ms.
+	for sent := 0; sent < 2000; sent += 10 {
+		if err := p.Wait(context.Background(), 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("took %v after SetRate(1e5)", d)
+	}
+}

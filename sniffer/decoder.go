@@ -2,6 +2,7 @@ package sniffer
 
 import (
 	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"sync/atomic"
@@ -82,6 +83,14 @@ type Reply struct {
 	HopLimit uint8
 	// Time is when the reply was captured (the kernel's timestamp).
 	Time time.Time
+	// Type and Code are the ICMPv6 type and code (RFC 4443): 129/0 for an
+	// Echo Reply; 1 (Destination Unreachable), 2 (Packet Too Big), 3 (Time
+	// Exceeded) or 4 (Parameter Problem) for an error validated through the
+	// probe it quotes, whose Responder is the router that sent it.
+	Type, Code uint8
+	// Info is the 32-bit field after an error's checksum: the MTU of a
+	// Packet Too Big, the pointer of a Parameter Problem; 0 otherwise.
+	Info uint32
 }
 
 // Stats counts what the sniffer saw. Every frame is counted once in
@@ -90,8 +99,13 @@ type Reply struct {
 // Forged + Expired + WrongNetwork + Replayed + Self + Untrusted +
 // VerifyLimited.
 type Stats struct {
-	// Received counts ICMPv6 Echo Replies (type 129, code 0) decoded.
+	// Received counts ICMPv6 Echo Replies (type 129, code 0) and ICMPv6
+	// errors (types 1 to 4) decoded.
 	Received uint64
+	// Errors counts the part of Received that are ICMPv6 errors;
+	// ErrorsValid the part of Valid.
+	Errors      uint64
+	ErrorsValid uint64
 	// AnswerEchoes counts Echo Replies to our answers (icmp.FlagAnswer):
 	// valid widescan traffic that is not a hit.
 	AnswerEchoes uint64
@@ -134,7 +148,9 @@ type Stats struct {
 	// Duplicate counts valid replies for a Target already reported.
 	Duplicate uint64
 	// NotProbe counts Echo Replies that are not widescan traffic (no
-	// magic, wrong length or version): other pings on the link.
+	// magic, wrong length or version): other pings on the link; and ICMPv6
+	// errors whose quoted packet is not one of our Echo Requests (another
+	// protocol, truncated, extension headers).
 	NotProbe uint64
 	// Ignored counts frames that are not Echo Replies or beacons, or do not
 	// decode (truncated, garbage, plain Echo Requests, other ICMPv6 types).
@@ -175,6 +191,7 @@ type Decoder struct {
 	seen map[[16]byte]struct{}
 
 	received, valid, invalid, otherScan, duplicate, notProbe, ignored atomic.Uint64
+	errors, errorsValid                                               atomic.Uint64
 
 	answerEchoes, beacons, nPeers, peerDup, malformed, forged, expired, wrongNet, replayed, self, untrusted, verifyLimited atomic.Uint64
 }
@@ -240,16 +257,18 @@ func (d *Decoder) DecodeEvent(frame []byte, ts time.Time) Event {
 		d.ignored.Add(1) // we don't trust any bytes after the first error
 		return Event{}
 	}
-	var haveIP, haveEcho bool
+	var haveIP, haveICMP, haveEcho bool
 	for _, lt := range d.decoded {
 		switch lt {
 		case layers.LayerTypeIPv6:
 			haveIP = true
+		case layers.LayerTypeICMPv6:
+			haveICMP = true
 		case layers.LayerTypeICMPv6Echo:
 			haveEcho = true
 		}
 	}
-	if !haveIP || !haveEcho || d.ip6.NextHeader != layers.IPProtocolICMPv6 {
+	if !haveIP || !haveICMP || d.ip6.NextHeader != layers.IPProtocolICMPv6 {
 		d.ignored.Add(1)
 		return Event{}
 	}
@@ -257,6 +276,13 @@ func (d *Decoder) DecodeEvent(frame []byte, ts time.Time) Event {
 	src, ok2 := netip.AddrFromSlice(d.ip6.SrcIP)
 	if !ok1 || !ok2 {
 		d.ignored.Add(1) // unreachable: gopacket gives 16-byte addresses
+		return Event{}
+	}
+	if t := d.ic.TypeCode.Type(); t >= layers.ICMPv6TypeDestinationUnreachable && t <= layers.ICMPv6TypeParameterProblem {
+		return d.icmpError(src, dst, ts)
+	}
+	if !haveEcho {
+		d.ignored.Add(1)
 		return Event{}
 	}
 	switch d.ic.TypeCode {
@@ -277,6 +303,63 @@ func (d *Decoder) DecodeEvent(frame []byte, ts time.Time) Event {
 func (d *Decoder) reply(src, dst netip.Addr, ts time.Time) Event {
 	d.received.Add(1)
 	p, err := d.key.Check(d.echo.Identifier, d.echo.SeqNumber, d.echo.Payload, dst)
+	return d.accept(p, err, d.echo.Payload, src, ts, Reply{Type: icmp.TypeEchoReply})
+}
+
+// Offsets in an ICMPv6 error message (RFC 4443 §3): the 4-byte header, the
+// 4-byte field (unused, MTU or pointer), then as much of the invoking packet
+// as fits: its IPv6 header and our Echo Request.
+const (
+	errInner     = 8
+	errInnerEcho = errInner + 40
+	errMinLen    = errInnerEcho + 8 + icmp.PayloadLen
+)
+
+// icmpError validates an ICMPv6 error through the packet it quotes: an IPv6
+// header with next header ICMPv6, then an Echo Request whose identifier,
+// sequence number and payload carry a MAC that verifies for the quoted
+// source, and whose quoted destination is the probe's target. The outer
+// destination is not checked: the MAC covers the source the probe was sent
+// from.
+func (d *Decoder) icmpError(src, _ netip.Addr, ts time.Time) Event {
+	d.received.Add(1)
+	d.errors.Add(1)
+	// d.ic.Contents is the 4-byte header; its payload is the rest of the
+	// message, whatever the parser made of it.
+	body := d.ic.LayerPayload()
+	if len(body)+4 < errMinLen {
+		d.notProbe.Add(1)
+		return Event{}
+	}
+	msg := body[:len(body):len(body)]
+	info := binary.BigEndian.Uint32(msg[0:4])
+	in := msg[errInner-4:]
+	if in[0]>>4 != 6 || in[6] != 58 {
+		d.notProbe.Add(1) // not IPv6, or extension headers: not our probe
+		return Event{}
+	}
+	echo := in[40:]
+	if plen := int(binary.BigEndian.Uint16(in[4:6])); plen < len(echo) {
+		echo = echo[:plen] // trailing bytes after the quoted packet
+	}
+	if len(echo) < 8+icmp.PayloadLen || echo[0] != icmp.TypeEchoRequest || echo[1] != 0 {
+		d.notProbe.Add(1)
+		return Event{}
+	}
+	innerSrc := netip.AddrFrom16([16]byte(in[8:24]))
+	innerDst := netip.AddrFrom16([16]byte(in[24:40]))
+	payload := echo[8:]
+	p, err := d.key.Check(binary.BigEndian.Uint16(echo[4:6]), binary.BigEndian.Uint16(echo[6:8]), payload, innerSrc)
+	if err == nil && p.Target != innerDst {
+		err = icmp.ErrBadMAC // a valid probe quoted with another destination
+	}
+	tc := d.ic.TypeCode
+	return d.accept(p, err, payload, src, ts, Reply{Type: tc.Type(), Code: tc.Code(), Info: info})
+}
+
+// accept finishes validation of a checked probe p (err from Check on
+// payload), dedups it and returns the Reply event built on r.
+func (d *Decoder) accept(p icmp.Probe, err error, payload []byte, src netip.Addr, ts time.Time, r Reply) Event {
 	switch {
 	case errors.Is(err, icmp.ErrNotProbe):
 		d.notProbe.Add(1)
@@ -289,7 +372,7 @@ func (d *Decoder) reply(src, dst netip.Addr, ts time.Time) Event {
 		d.otherScan.Add(1)
 		return Event{}
 	}
-	if d.echo.Payload[5]&icmp.FlagAnswer != 0 {
+	if payload[5]&icmp.FlagAnswer != 0 { // Check passed: payload is long enough
 		d.answerEchoes.Add(1) // our answer to a beacon came back: not a hit
 		return Event{}
 	}
@@ -300,13 +383,11 @@ func (d *Decoder) reply(src, dst netip.Addr, ts time.Time) Event {
 	}
 	d.seen[t] = struct{}{}
 	d.valid.Add(1)
-	return Event{Kind: EventReply, Reply: Reply{
-		Target:    p.Target,
-		Responder: src,
-		RTT:       ts.Sub(p.Sent),
-		HopLimit:  d.ip6.HopLimit,
-		Time:      ts,
-	}}
+	if r.Type != icmp.TypeEchoReply {
+		d.errorsValid.Add(1)
+	}
+	r.Target, r.Responder, r.RTT, r.HopLimit, r.Time = p.Target, src, ts.Sub(p.Sent), d.ip6.HopLimit, ts
+	return Event{Kind: EventReply, Reply: r}
 }
 
 func (d *Decoder) beacon(flags uint8, b []byte, src netip.Addr, ts time.Time) Event {
@@ -373,13 +454,15 @@ func (d *Decoder) beacon(flags uint8, b []byte, src netip.Addr, ts time.Time) Ev
 // taken during Decode may be off by the frame in flight.
 func (d *Decoder) Stats() Stats {
 	return Stats{
-		Received:  d.received.Load(),
-		Valid:     d.valid.Load(),
-		Invalid:   d.invalid.Load(),
-		OtherScan: d.otherScan.Load(),
-		Duplicate: d.duplicate.Load(),
-		NotProbe:  d.notProbe.Load(),
-		Ignored:   d.ignored.Load(),
+		Received:    d.received.Load(),
+		Errors:      d.errors.Load(),
+		ErrorsValid: d.errorsValid.Load(),
+		Valid:       d.valid.Load(),
+		Invalid:     d.invalid.Load(),
+		OtherScan:   d.otherScan.Load(),
+		Duplicate:   d.duplicate.Load(),
+		NotProbe:    d.notProbe.Load(),
+		Ignored:     d.ignored.Load(),
 
 		AnswerEchoes:  d.answerEchoes.Load(),
 		Beacons:       d.beacons.Load(),

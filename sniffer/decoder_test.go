@@ -20,7 +20,7 @@ func TestGoldenFrame(t *testing.T) {
 	}
 	d := NewDecoder(testConfig())
 	r, ok := d.Decode(want, testRecv)
-	wantReply := Reply{Target: target2, Responder: target2, RTT: 12345 * time.Microsecond, HopLimit: 61, Time: testRecv}
+	wantReply := Reply{Target: target2, Responder: target2, RTT: 12345 * time.Microsecond, HopLimit: 61, Time: testRecv, Type: 129}
 	if !ok || r != wantReply {
 		t.Fatalf("Decode = %+v, %v; want %+v", r, ok, wantReply)
 	}
@@ -167,13 +167,17 @@ func FuzzDecode(f *testing.F) {
 	f.Add(rawFrame(f, target2, ourAddr, 64, []byte{1, 4, 0, 0, 0, 0, 0, 0}))
 	f.Add([]byte{})
 	f.Add(bytes.Repeat([]byte{0xff}, 128))
+	for typ := uint8(1); typ <= 4; typ++ {
+		f.Add(errorFrame(f, typ, 0, 1280, probePacket(f, testKey, target2)))
+	}
+	f.Add(errorFrame(f, 1, 0, 0, probePacket(f, testKey, target2)[:60]))
 	f.Add(beaconFrame(f, peerAddr, 0, card(f, cardSpec{key: peerKeyA})))
 	f.Add(beaconFrame(f, peerAddr, icmp.FlagAnswer, card(f, cardSpec{key: peerKeyA, endorsed: true})))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := NewDecoder(peerConfig())
 		r, ok := d.Decode(data, testRecv)
 		st := d.Stats()
-		if st.Received+st.Ignored+st.Beacons != 1 || st.Received != st.Valid+st.Duplicate+st.Invalid+st.NotProbe+st.AnswerEchoes ||
+		if st.Received+st.Ignored+st.Beacons != 1 || st.Received != st.Valid+st.Duplicate+st.Invalid+st.NotProbe+st.AnswerEchoes || st.ErrorsValid > st.Errors || st.ErrorsValid > st.Valid ||
 			st.Beacons != st.Peers+st.PeerDuplicate+st.Malformed+st.Forged+st.Expired+st.WrongNetwork+st.Replayed+st.Self+st.Untrusted+st.VerifyLimited {
 			t.Fatalf("inconsistent Stats %+v", st)
 		}

@@ -3,12 +3,17 @@
 // A Sniffer reads Ethernet frames from an AF_PACKET TPACKET_V3 ring
 // (github.com/gopacket/gopacket/afpacket, pure Go, no libpcap) filtered in
 // the kernel by a classic BPF program (Filter: inbound IPv6 ICMPv6 Echo
-// Replies and Echo Requests). A Decoder, which opens no sockets and can replay captures,
+// Replies, Echo Requests and errors). A Decoder, which opens no sockets and can replay captures,
 // decodes each frame with a zero-allocation gopacket DecodingLayerParser,
 // validates it statelessly with icmp.Key.Check (the probe's MAC covers
 // target, source, scan ID and send time; see package icmp for the payload
 // layout, RFC 4443 §4.1/4.2 for Echo), keeps only the configured scan, and
-// deduplicates exactly by Target. Every frame is counted in Stats, including
+// deduplicates exactly by Target. ICMPv6 errors (RFC 4443 §3: Destination
+// Unreachable, Packet Too Big, Time Exceeded, Parameter Problem) are
+// validated through the invoking packet they quote: its Echo Request must
+// carry a MAC that verifies for the quoted source, and its quoted
+// destination must be the MAC'd target; they are reported as Replies with
+// their Type, Code and Info, the router as Responder. Every frame is counted in Stats, including
 // the kernel's ring drops: loss is counted, never silent.
 //
 // With Config.Peers it also recognises other widescan instances: beacon

@@ -81,9 +81,9 @@ func TestReplayPcap(t *testing.T) {
 		}
 	}
 	want := []Reply{
-		{Target: netip.MustParseAddr("2001:db8:1::2"), Responder: netip.MustParseAddr("2001:db8:1::2"), HopLimit: 61, Time: testRecv},
-		{Target: netip.MustParseAddr("2001:db8:1::3"), Responder: netip.MustParseAddr("2001:db8:1::ff"), HopLimit: 61, Time: testRecv.Add(2 * time.Millisecond)},
-		{Target: netip.MustParseAddr("3fff::7"), Responder: netip.MustParseAddr("3fff::7"), HopLimit: 250, Time: testRecv.Add(8 * time.Millisecond)},
+		{Target: netip.MustParseAddr("2001:db8:1::2"), Responder: netip.MustParseAddr("2001:db8:1::2"), HopLimit: 61, Type: 129, Time: testRecv},
+		{Target: netip.MustParseAddr("2001:db8:1::3"), Responder: netip.MustParseAddr("2001:db8:1::ff"), HopLimit: 61, Type: 129, Time: testRecv.Add(2 * time.Millisecond)},
+		{Target: netip.MustParseAddr("3fff::7"), Responder: netip.MustParseAddr("3fff::7"), HopLimit: 250, Type: 129, Time: testRecv.Add(8 * time.Millisecond)},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("replies %+v, want %+v", got, want)
@@ -124,7 +124,12 @@ func TestFilter(t *testing.T) {
 	na := rawFrame(t, target2, ourAddr, 255, append([]byte{136, 0, 0, 0, 0x60, 0, 0, 0}, target2.AsSlice()...))
 	ipv4 := append(bytes.Clone(na[:12]), 0x08, 0x00, 0x45)
 	ipv4 = append(ipv4, make([]byte, 60)...)
-	for _, f := range [][]byte{na, ipv4} {
+	for typ := uint8(1); typ <= 4; typ++ {
+		if n, _ := vm.Run(errorFrame(t, typ, 0, 0, probePacket(t, testKey, target2))); n == 0 {
+			t.Errorf("filter dropped an ICMPv6 error of type %d", typ)
+		}
+	}
+	for _, f := range [][]byte{na, ipv4, errorFrame(t, 5, 0, 0, nil), errorFrame(t, 0, 0, 0, nil)} {
 		if n, _ := vm.Run(f); n != 0 {
 			t.Errorf("filter accepted %x", f)
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"time"
 
@@ -77,8 +78,36 @@ type Config struct {
 	QueueDepth int
 
 	// Rate is the probe rate in probes/s. 0: DefaultRate; RateUnlimited
-	// (or any negative value): as fast as the send path goes.
+	// (or any negative value): as fast as the send path goes. Bandwidth,
+	// when set, takes precedence. Change it during a run with
+	// Scanner.SetRate.
 	Rate float64
+	// Bandwidth, when > 0, sets the rate from a bandwidth in bits/s
+	// instead of Rate: Bandwidth / icmp.SenderConfig.WireBits probes/s, the
+	// bits of one frame on an Ethernet wire including its 24 bytes of
+	// preamble, FCS and gap (as ZMap's and XMap's -B). 0: use Rate.
+	Bandwidth float64
+	// Probes is the number of probes sent to each target, 1 to MaxProbes:
+	// each batch of targets is sent Probes times in a row, so the copies
+	// to one target are one batch's send time apart. Replies are
+	// deduplicated; Stats.Duplicate counts the extra ones. 0: 1.
+	Probes int
+	// MaxRuntime caps the send phase: no probe is sent after Start +
+	// MaxRuntime; the cooldown follows as usual. 0: no cap.
+	MaxRuntime time.Duration
+	// MaxResults stops the run, without error, once this many hits have
+	// been reported; no later hit is reported. 0: no cap.
+	MaxResults uint64
+	// SendPath chooses how probes are sent: SendPathAuto (the zero value),
+	// SendPathPacket or SendPathRaw.
+	SendPath SendPath
+	// GatewayMAC, for the packet send path, is the link-layer address of
+	// the next hop. nil: the kernel's neighbour table entry for the route's
+	// gateway (the kernel is asked to resolve it when missing).
+	GatewayMAC net.HardwareAddr
+	// RingBytes is the size of the capture ring in bytes (see
+	// sniffer.Config.RingBytes). 0: sniffer.DefaultRingBytes (32 MiB).
+	RingBytes int
 	// Interface is the network interface to send and capture on. Empty: the
 	// interface that holds the source address.
 	Interface string
@@ -153,10 +182,77 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	if c.Probes < 0 || c.Probes > MaxProbes {
+		return fmt.Errorf("widescan: %d probes per target, want 1 to %d", c.Probes, MaxProbes)
+	}
+	if c.Bandwidth < 0 || c.MaxRuntime < 0 || c.RingBytes < 0 {
+		return errors.New("widescan: negative bandwidth, maximum runtime or ring size")
+	}
+	if c.SendPath > SendPathRaw {
+		return fmt.Errorf("widescan: unknown send path %d", c.SendPath)
+	}
+	if c.GatewayMAC != nil && len(c.GatewayMAC) != 6 {
+		return fmt.Errorf("widescan: gateway MAC %v: want a 6-byte Ethernet address", c.GatewayMAC)
+	}
 	if c.OnPeer != nil && c.Beacon == nil {
 		return errors.New("widescan: OnPeer needs a Beacon")
 	}
 	return nil
+}
+
+// MaxProbes is the largest Config.Probes.
+const MaxProbes = 64
+
+// SendPath is how probes leave the host.
+type SendPath int
+
+const (
+	// SendPathAuto is SendPathPacket on Linux when the interface has an
+	// Ethernet header and the next hop's link-layer address is known (or
+	// given in Config.GatewayMAC); SendPathRaw otherwise, with the reason
+	// in Stats.SendPathNote.
+	SendPathAuto SendPath = iota
+	// SendPathPacket writes complete Ethernet frames through AF_PACKET
+	// (icmp.PacketSender). Errors when that is impossible: no Ethernet
+	// header, not Linux, or no gateway MAC (icmp.ErrNoGatewayMAC).
+	SendPathPacket
+	// SendPathRaw writes ICMPv6 messages through a raw ICMPv6 socket
+	// (icmp.Sender): portable, and the path for interfaces without a
+	// link-layer header (tun, VPNs).
+	SendPathRaw
+)
+
+// String returns "auto", "packet" or "raw".
+func (p SendPath) String() string {
+	switch p {
+	case SendPathAuto:
+		return "auto"
+	case SendPathPacket:
+		return "packet"
+	case SendPathRaw:
+		return "raw"
+	}
+	return fmt.Sprintf("SendPath(%d)", int(p))
+}
+
+// ParseSendPath parses "auto", "packet" or "raw".
+func ParseSendPath(s string) (SendPath, error) {
+	for _, p := range []SendPath{SendPathAuto, SendPathPacket, SendPathRaw} {
+		if p.String() == s {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("widescan: send path %q: want auto, packet or raw", s)
+}
+
+func (c *Config) probes() int { return max(1, c.Probes) }
+
+// rateFor returns the pacer rate (0: unlimited) for probes of wireBits bits.
+func (c *Config) rateFor(wireBits int) float64 {
+	if c.DryRun == nil && c.Bandwidth > 0 {
+		return c.Bandwidth / float64(wireBits)
+	}
+	return c.rate()
 }
 
 func (c *Config) rate() float64 {

@@ -21,7 +21,20 @@ type Hit struct {
 	HopLimit uint8
 	// Time is when the reply was captured.
 	Time time.Time
+	// Type and Code are the ICMPv6 type and code of the answer (RFC 4443):
+	// 129/0 for an Echo Reply (a live Target); for an ICMPv6 error (1
+	// Destination Unreachable, 2 Packet Too Big, 3 Time Exceeded, 4
+	// Parameter Problem) validated through the probe it quotes, Responder is
+	// the router that sent it and Target the probed address.
+	Type, Code uint8
+	// Info is the error's 32-bit field after the checksum: the MTU of a
+	// Packet Too Big, the pointer of a Parameter Problem; 0 otherwise.
+	Info uint32
 }
+
+// Success reports whether h is an Echo Reply from the target (ZMap's and
+// XMap's "success" field): false for ICMPv6 errors.
+func (h Hit) Success() bool { return h.Type == 129 }
 
 // Stats are the counters of a run. Run returns the final Stats;
 // Scanner.Stats returns a snapshot at any time.
@@ -50,8 +63,15 @@ type Stats struct {
 	Invalid     uint64
 	Duplicate   uint64
 	KernelDrops uint64
-	// Hits counts hits reported (Valid minus Duplicate).
-	Hits uint64
+	// Hits counts hits reported (Valid minus Duplicate); ICMPErrors the
+	// part of them that are validated ICMPv6 errors, not Echo Replies.
+	Hits       uint64
+	ICMPErrors uint64
+	// SendPath is the send path the run used (SendPathPacket or
+	// SendPathRaw; SendPathRaw for a dry run); SendPathNote says why
+	// SendPathAuto fell back to the raw path ("" otherwise).
+	SendPath     SendPath
+	SendPathNote string
 
 	// Peer recognition (Config.Beacon). Beacons counts the inbound Echo
 	// Requests that carried a card; Peers the new verified peers reported;

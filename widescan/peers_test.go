@@ -138,7 +138,11 @@ func TestScannerAndListenerDiscoverEachOther(t *testing.T) {
 	if lst.Answers != 1 || lst.AnswerEchoes != 1 || st.Answers != 0 {
 		t.Errorf("listener answers=%d answer_echoes=%d, scanner answers=%d; want 1, 1, 0", lst.Answers, lst.AnswerEchoes, st.Answers)
 	}
-	if st.Peers != 1 || lst.Peers != 1 || st.Forged+lst.Forged+st.Self+lst.Self != 0 {
+	// The window covers the scanner's own address. On the packet send path
+	// that probe leaves through the router (no local routing), which sends
+	// it back: the scanner then sees its own card once, counted in Self.
+	selfOK := st.Self == 0 || st.Self == 1 && st.SendPath == widescan.SendPathPacket
+	if st.Peers != 1 || lst.Peers != 1 || st.Forged+lst.Forged+lst.Self != 0 || !selfOK {
 		t.Errorf("peer counters: scanner %+v listener %+v", st, lst)
 	}
 }

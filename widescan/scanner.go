@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/netip"
 	"sync"
@@ -32,16 +31,22 @@ type Scanner struct {
 
 	runOnce atomic.Bool
 
-	mu      sync.Mutex // guards the stage pointers below, for Stats
-	sender  icmp.ProbeWriter
-	sniffer *sniffer.Sniffer
-	peers   *peerEngine
-	start   time.Time
-	end     time.Time
-	last    time.Time // when the last probe went out
+	mu       sync.Mutex // guards the stage pointers below, for Stats
+	sender   icmp.ProbeWriter
+	sniffer  *sniffer.Sniffer
+	peers    *peerEngine
+	pacer    *icmp.Pacer
+	setRate  *float64 // the last SetRate, for a Run not started yet
+	stop     context.CancelCauseFunc
+	path     SendPath
+	pathNote string
+	start    time.Time
+	end      time.Time
+	last     time.Time // when the last probe went out
 
-	generated atomic.Uint64
-	hits      atomic.Uint64
+	generated  atomic.Uint64
+	hits       atomic.Uint64
+	icmpErrors atomic.Uint64
 }
 
 // New validates cfg, fills its defaults and prepares the target generator
@@ -119,6 +124,8 @@ func (s *Scanner) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st.Start, st.End, st.LastProbe = s.start, s.end, s.last
+	st.SendPath, st.SendPathNote = s.path, s.pathNote
+	st.ICMPErrors = s.icmpErrors.Load()
 	if s.sender != nil {
 		ss := s.sender.Stats()
 		st.Sent, st.SendErrors = ss.Sent, ss.Errors
@@ -151,15 +158,24 @@ func (s *Scanner) Run(ctx context.Context) (Stats, error) {
 	return s.Stats(), err
 }
 
-func (s *Scanner) run(ctx context.Context) error {
-	// Namespace-dependent work (route and interface lookups, sockets) runs
-	// here, on the caller's goroutine, before any stage starts.
+// errMaxResults is the cause with which Run stops at Config.MaxResults.
+var errMaxResults = errors.New("widescan: maximum results reached")
+
+func (s *Scanner) run(parent context.Context) error {
+	ctx, stop := context.WithCancelCause(parent)
+	defer stop(nil)
+	s.mu.Lock()
+	s.stop = stop
+	s.mu.Unlock()
+	// Namespace-dependent work (route, neighbour and interface lookups,
+	// sockets) runs here, on the caller's goroutine, before any stage
+	// starts.
 	ifname, src, err := s.route()
 	if err != nil {
 		return err
 	}
 	scfg := icmp.SenderConfig{Interface: ifname, Source: src, HopLimit: s.cfg.HopLimit, Key: s.key, ScanID: s.scanID}
-	scf := sniffer.Config{Interface: ifname, Key: s.key, ScanID: s.scanID}
+	scf := sniffer.Config{Interface: ifname, Key: s.key, ScanID: s.scanID, RingBytes: s.cfg.RingBytes}
 	var pe *peerEngine
 	if s.cfg.Beacon != nil {
 		if pe, err = newPeerEngine(s.cfg.Beacon, src, time.Now()); err != nil {
@@ -171,6 +187,7 @@ func (s *Scanner) run(ctx context.Context) error {
 	}
 	var w icmp.ProbeWriter
 	var sn *sniffer.Sniffer
+	path := SendPathRaw
 	if s.cfg.DryRun != nil {
 		pw, err := icmp.NewPcapWriter(s.cfg.DryRun, scfg)
 		if err != nil {
@@ -178,6 +195,15 @@ func (s *Scanner) run(ctx context.Context) error {
 		}
 		w = pw
 	} else {
+		var gw net.HardwareAddr
+		var note string
+		path, gw, note, err = s.choosePath(ctx, ifname, s.firstTarget())
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.path, s.pathNote = path, note
+		s.mu.Unlock()
 		sn, err = sniffer.Open(scf)
 		if err != nil {
 			return fmt.Errorf("widescan: %w", err)
@@ -189,18 +215,37 @@ func (s *Scanner) run(ctx context.Context) error {
 			}
 			defer pe.close()
 		}
-		snd, err := icmp.NewSender(scfg)
-		if err != nil {
-			return fmt.Errorf("widescan: %w", err)
+		if path == SendPathPacket {
+			ps, err := icmp.NewPacketSender(icmp.PacketConfig{SenderConfig: scfg, GatewayMAC: gw})
+			if err != nil {
+				return fmt.Errorf("widescan: %w", err)
+			}
+			w = ps
+		} else {
+			snd, err := icmp.NewSender(scfg)
+			if err != nil {
+				return fmt.Errorf("widescan: %w", err)
+			}
+			w = snd
 		}
-		w = snd
 	}
 	defer w.Close()
+	pacer := icmp.NewPacer(s.cfg.rateFor(scfg.WireBits()))
 	s.mu.Lock()
-	s.sender, s.sniffer, s.peers = w, sn, pe
+	s.sender, s.sniffer, s.peers, s.pacer = w, sn, pe, pacer
+	if s.setRate != nil && s.cfg.DryRun == nil {
+		pacer.SetRate(*s.setRate)
+	}
 	s.mu.Unlock()
 
 	g, gctx := errgroup.WithContext(ctx)
+	// sendCtx ends the send phase: at Config.MaxRuntime, or with the run.
+	sendCtx, stopSend := context.WithCancel(gctx)
+	defer stopSend()
+	if s.cfg.MaxRuntime > 0 {
+		sendCtx, stopSend = context.WithDeadline(gctx, s.Stats().Start.Add(s.cfg.MaxRuntime))
+		defer stopSend()
+	}
 	depth := s.cfg.QueueDepth
 	if depth == 0 {
 		depth = DefaultQueueDepth
@@ -208,31 +253,20 @@ func (s *Scanner) run(ctx context.Context) error {
 	batches := make(chan *generator.Batch, depth) // a full queue is back-pressure
 	sentAll := make(chan struct{})                // closed once the last probe is out
 
-	g.Go(func() error { return s.gen.Generate(gctx, batches) })
 	g.Go(func() error {
-		// Pace and send in chunks of at most the pacer's burst, so that a
-		// batch never leaves as one burst larger than configured.
-		pacer := icmp.NewPacer(s.cfg.rate())
-		for b := range batches {
-			s.generated.Add(uint64(len(b.Targets)))
-			for t := b.Targets; len(t) > 0; {
-				c := len(t)
-				if pacer.Rate() > 0 && !math.IsInf(pacer.Rate(), 1) {
-					c = min(c, pacer.Burst())
-				}
-				if err := pacer.Wait(gctx, c); err != nil {
-					s.gen.Put(b)
-					drain(batches)
-					return err
-				}
-				if _, err := w.Send(gctx, t[:c]); err != nil {
-					s.gen.Put(b)
-					drain(batches)
-					return fmt.Errorf("send: %w", err)
-				}
-				t = t[c:]
-			}
-			s.gen.Put(b)
+		err := s.gen.Generate(sendCtx, batches)
+		if err != nil && gctx.Err() == nil && sendCtx.Err() != nil {
+			return nil // stopped at MaxRuntime
+		}
+		return err
+	})
+	g.Go(func() error {
+		err := s.send(sendCtx, pacer, w, batches)
+		if err != nil && gctx.Err() == nil && sendCtx.Err() != nil {
+			err = nil // stopped at MaxRuntime
+		}
+		if err != nil {
+			return err
 		}
 		s.mu.Lock()
 		s.last = time.Now()
@@ -270,10 +304,76 @@ func (s *Scanner) run(ctx context.Context) error {
 		})
 	}
 	err = g.Wait()
-	if ctx.Err() != nil {
-		return ctx.Err() // stopped: the stages' own errors only echo it
+	if parent.Err() != nil {
+		return parent.Err() // stopped: the stages' own errors only echo it
+	}
+	if errors.Is(context.Cause(ctx), errMaxResults) {
+		return nil
 	}
 	return err
+}
+
+// send paces and sends every batch Config.Probes times, in chunks of at
+// most the pacer's burst, so that a batch never leaves as one burst larger
+// than configured. It returns ctx's error when stopped.
+func (s *Scanner) send(ctx context.Context, pacer *icmp.Pacer, w icmp.ProbeWriter, batches <-chan *generator.Batch) error {
+	copies := s.cfg.probes()
+	for b := range batches {
+		s.generated.Add(uint64(len(b.Targets)))
+		for range copies {
+			for t := b.Targets; len(t) > 0; {
+				c := min(len(t), pacer.Burst())
+				if err := pacer.Wait(ctx, c); err != nil {
+					s.gen.Put(b)
+					drain(batches)
+					return err
+				}
+				if _, err := w.Send(ctx, t[:c]); err != nil {
+					s.gen.Put(b)
+					drain(batches)
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					return fmt.Errorf("send: %w", err)
+				}
+				t = t[c:]
+			}
+		}
+		s.gen.Put(b)
+	}
+	return ctx.Err()
+}
+
+// SetRate changes the probe rate to r probes/s while the scan runs (r <= 0:
+// unlimited), or sets the rate a later Run starts with; it overrides
+// Config.Rate and Config.Bandwidth. The change applies from the next chunk
+// of at most the pacer's burst (see icmp.Pacer.SetRate). It has no effect
+// on a dry run. Safe for concurrent use.
+func (s *Scanner) SetRate(r float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setRate = &r
+	if s.pacer != nil && s.cfg.DryRun == nil {
+		s.pacer.SetRate(r)
+	}
+}
+
+// Rate returns the current probe rate in probes/s (+Inf: unlimited; 0
+// before Run starts pacing). Safe for concurrent use.
+func (s *Scanner) Rate() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pacer == nil {
+		return 0
+	}
+	return s.pacer.Rate()
+}
+
+func (s *Scanner) firstTarget() netip.Addr {
+	if t, ok := s.gen.Target(0); ok {
+		return netip.AddrFrom16(t)
+	}
+	return s.gen.Windows()[0].Prefix.Addr()
 }
 
 // drain empties the queue so that the generator, blocked on a send, sees its
@@ -286,9 +386,31 @@ func drain(ch <-chan *generator.Batch) {
 }
 
 func (s *Scanner) emit(r sniffer.Reply) {
+	if m := s.cfg.MaxResults; m > 0 {
+		n := s.hits.Load()
+		if n >= m {
+			return // over the cap: the run is stopping
+		}
+		if n+1 == m {
+			defer s.stopRun()
+		}
+	}
 	s.hits.Add(1)
+	if r.Type != icmp.TypeEchoReply {
+		s.icmpErrors.Add(1)
+	}
 	if s.cfg.OnHit != nil {
 		s.cfg.OnHit(Hit(r))
+	}
+}
+
+// stopRun ends the run at Config.MaxResults.
+func (s *Scanner) stopRun() {
+	s.mu.Lock()
+	stop := s.stop
+	s.mu.Unlock()
+	if stop != nil {
+		stop(errMaxResults)
 	}
 }
 
@@ -298,10 +420,7 @@ func (s *Scanner) emit(r sniffer.Reply) {
 func (s *Scanner) route() (ifname string, src netip.Addr, err error) {
 	ifname, src = s.cfg.Interface, s.cfg.SourceIP
 	if !src.IsValid() {
-		dst := s.gen.Windows()[0].Prefix.Addr()
-		if t, ok := s.gen.Target(0); ok {
-			dst = netip.AddrFrom16(t)
-		}
+		dst := s.firstTarget()
 		c, err := net.DialUDP("udp6", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, 33434)))
 		if err != nil {
 			return "", netip.Addr{}, fmt.Errorf("widescan: no route to %s to pick a source address (set a source IP): %w", dst, err)

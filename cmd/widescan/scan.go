@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -47,6 +50,14 @@ type scanFlags struct {
 	noProgress   bool
 	beacon       bool
 	peers        peerFlags
+	outputFields string
+	sendPath     string
+	gatewayMAC   string
+	bandwidth    string
+	probes       int
+	maxRuntime   time.Duration
+	maxResults   uint64
+	ringMiB      int
 }
 
 func newScanCmd() *cobra.Command {
@@ -83,6 +94,14 @@ func (f *scanFlags) bind(fl *pflag.FlagSet) {
 	fl.Float64VarP(&f.rate, "rate", "r", widescan.DefaultRate, "probe rate in probes/s; 0 sends as fast as possible")
 	fl.StringVarP(&f.output, "output", "o", "-", "write hits to `FILE` (- for stdout)")
 	fl.StringVar(&f.outputFormat, "output-format", "jsonl", "hit format: jsonl or csv")
+	fl.StringVarP(&f.outputFields, "output-fields", "f", defaultOutputFields, "comma-separated hit fields, or * for all: saddr,daddr,type,code,classification,outersaddr,hlim,rtt_us,timestamp,success,repeat")
+	fl.StringVar(&f.sendPath, "send-path", "auto", "how probes leave: packet (AF_PACKET Ethernet frames), raw (raw ICMPv6 socket; for tun/VPN links) or auto (packet when the link has an Ethernet header and the gateway MAC is known)")
+	fl.StringVarP(&f.gatewayMAC, "gateway-mac", "G", "", "link-layer address of the next hop for --send-path packet (default: the kernel's neighbour table)")
+	fl.StringVarP(&f.bandwidth, "bandwidth", "B", "", "send rate as bits/s on the wire, with an optional K, M or G suffix (e.g. 10M); overrides --rate")
+	fl.IntVarP(&f.probes, "probes", "P", 1, "probes per target (1 to 64), sent one batch apart")
+	fl.DurationVar(&f.maxRuntime, "max-runtime", 0, "stop sending after this long (the cooldown follows); 0 is no cap")
+	fl.Uint64Var(&f.maxResults, "max-results", 0, "stop after this many hits; 0 is no cap")
+	fl.IntVar(&f.ringMiB, "ring-mib", 0, "capture ring size in MiB (default 32)")
 	fl.StringArrayVarP(&f.blocklists, "blocklist", "b", nil, "never probe the prefixes in `FILE` (repeatable)")
 	fl.StringArrayVar(&f.unblock, "unblock", nil, "lift `PREFIX` from the built-in blocklist; it must lie inside it (repeatable)")
 	fl.Uint64Var(&f.permSeed, "perm-seed", 0, "permutation key; 0 draws one at random (shown in the metadata)")
@@ -184,6 +203,39 @@ func (f scanFlags) config(args []string) (widescan.Config, error) {
 	if f.dryRun != (f.pcap != "") {
 		return cfg, errors.New("--dry-run and --pcap go together")
 	}
+	if cfg.SendPath, err = widescan.ParseSendPath(f.sendPath); err != nil {
+		return cfg, fmt.Errorf("--send-path: %w", err)
+	}
+	if f.gatewayMAC != "" {
+		mac, err := net.ParseMAC(f.gatewayMAC)
+		if err != nil || len(mac) != 6 {
+			return cfg, fmt.Errorf("--gateway-mac %q: not an Ethernet address", f.gatewayMAC)
+		}
+		cfg.GatewayMAC = mac
+	}
+	if f.bandwidth != "" {
+		bw, err := parseBandwidth(f.bandwidth)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Bandwidth = bw
+	}
+	if f.probes < 1 || f.probes > widescan.MaxProbes {
+		return cfg, fmt.Errorf("--probes %d: want 1 to %d", f.probes, widescan.MaxProbes)
+	}
+	cfg.Probes = f.probes
+	if f.maxRuntime < 0 {
+		return cfg, fmt.Errorf("--max-runtime %s: negative", f.maxRuntime)
+	}
+	cfg.MaxRuntime = f.maxRuntime
+	cfg.MaxResults = f.maxResults
+	if f.ringMiB < 0 {
+		return cfg, fmt.Errorf("--ring-mib %d: negative", f.ringMiB)
+	}
+	cfg.RingBytes = f.ringMiB << 20
+	if _, err := parseOutputFields(f.outputFields); err != nil {
+		return cfg, fmt.Errorf("--output-fields: %w", err)
+	}
 	return cfg, nil
 }
 
@@ -205,7 +257,7 @@ func runScan(ctx context.Context, f scanFlags, args []string) (err error) {
 		}()
 		out = of
 	}
-	hw, err := newHitWriter(out, f.outputFormat)
+	hw, err := newHitWriterFields(out, f.outputFormat, f.outputFields)
 	if err != nil {
 		return err
 	}
@@ -337,9 +389,35 @@ func summary(st widescan.Stats, dryRun bool) string {
 		return fmt.Sprintf("widescan: dry run: targets=%d written=%d blocked=%d duration=%s",
 			st.Targets, st.Sent, st.Blocked, d.Round(time.Millisecond))
 	}
-	return fmt.Sprintf("widescan: targets=%d sent=%d send_errors=%d hits=%d received=%d invalid=%d duplicate=%d kernel_drops=%d duration=%s rate=%.0f probes/s",
-		st.Targets, st.Sent, st.SendErrors, st.Hits, st.Received, st.Invalid, st.Duplicate, st.KernelDrops,
-		d.Round(time.Millisecond), pps)
+	s := fmt.Sprintf("widescan: targets=%d sent=%d send_errors=%d hits=%d icmp_errors=%d received=%d invalid=%d duplicate=%d kernel_drops=%d duration=%s rate=%.0f probes/s send_path=%s",
+		st.Targets, st.Sent, st.SendErrors, st.Hits, st.ICMPErrors, st.Received, st.Invalid, st.Duplicate, st.KernelDrops,
+		d.Round(time.Millisecond), pps, st.SendPath)
+	if st.SendPathNote != "" {
+		s += " (" + st.SendPathNote + ")"
+	}
+	return s
+}
+
+// parseBandwidth parses a bandwidth in bits/s with an optional K, M or G
+// (powers of 1000) suffix, as ZMap's -B.
+func parseBandwidth(s string) (float64, error) {
+	mul := 1.0
+	t := strings.TrimSpace(s)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'k', 'K':
+			mul, t = 1e3, t[:n-1]
+		case 'm', 'M':
+			mul, t = 1e6, t[:n-1]
+		case 'g', 'G':
+			mul, t = 1e9, t[:n-1]
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || !(v > 0) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("--bandwidth %q: want a positive number of bits/s, e.g. 10M", s)
+	}
+	return v * mul, nil
 }
 
 // maxMetadataWindows caps the windows listed in the metadata; window_count
@@ -372,6 +450,8 @@ type metadata struct {
 	KernelDrops uint64   `json:"kernel_drops"`
 	Hits        uint64   `json:"hits"`
 	AchievedPPS float64  `json:"achieved_pps"`
+	SendPath    string   `json:"send_path"`
+	ICMPErrors  uint64   `json:"icmp_errors"`
 	Error       string   `json:"error,omitempty"`
 }
 
@@ -400,6 +480,8 @@ func writeMetadata(path string, cfg widescan.Config, s *widescan.Scanner, st wid
 		Hits:        st.Hits,
 	}
 	m.AchievedPPS = st.SendRate()
+	m.SendPath = st.SendPath.String()
+	m.ICMPErrors = st.ICMPErrors
 	if runErr != nil {
 		m.Error = runErr.Error()
 	}

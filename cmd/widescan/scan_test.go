@@ -120,26 +120,60 @@ func TestHitWriterFormats(t *testing.T) {
 		RTT:       1500 * time.Microsecond,
 		HopLimit:  63,
 		Time:      time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC),
+		Type:      129,
 	}
-	tests := []struct{ format, want string }{
-		{"jsonl", `{"saddr":"2001:db8::2","daddr":"2001:db8::1","hlim":63,"rtt_us":1500,"timestamp":"2026-01-02T03:04:05.000000006Z"}` + "\n"},
-		{"csv", "saddr,daddr,hlim,rtt_us,timestamp\n2001:db8::2,2001:db8::1,63,1500.0,2026-01-02T03:04:05.000000006Z\n"},
+	te := h
+	te.Responder, te.Type, te.Code = netip.MustParseAddr("3fff:0:1::1"), 3, 0
+	tests := []struct {
+		format, fields string
+		hit            widescan.Hit
+		want           string
+	}{
+		{"jsonl", defaultOutputFields, h, `{"saddr":"2001:db8::2","daddr":"2001:db8::1","type":129,"code":0,"hlim":63,"rtt_us":1500,"timestamp":"2026-01-02T03:04:05.000000006Z"}` + "\n"},
+		{"csv", defaultOutputFields, h, "saddr,daddr,type,code,hlim,rtt_us,timestamp\n2001:db8::2,2001:db8::1,129,0,63,1500.0,2026-01-02T03:04:05.000000006Z\n"},
+		{"jsonl", "*", te, `{"saddr":"3fff:0:1::1","daddr":"2001:db8::1","type":3,"code":0,"classification":"timxceed","outersaddr":"3fff:0:1::1","hlim":63,"rtt_us":1500,"timestamp":"2026-01-02T03:04:05.000000006Z","success":false,"repeat":false}` + "\n"},
+		{"csv", "daddr,success,outersaddr", h, "daddr,success,outersaddr\n2001:db8::1,1,\n"},
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
-		hw, err := newHitWriter(&buf, tt.format)
+		hw, err := newHitWriterFields(&buf, tt.format, tt.fields)
 		if err != nil {
 			t.Fatal(err)
 		}
-		hw.Write(h)
+		hw.Write(tt.hit)
 		if err := hw.Flush(); err != nil {
 			t.Fatal(err)
 		}
 		if buf.String() != tt.want {
-			t.Errorf("%s:\n got %q\nwant %q", tt.format, buf.String(), tt.want)
+			t.Errorf("%s %s:\n got %q\nwant %q", tt.format, tt.fields, buf.String(), tt.want)
 		}
+	}
+	if _, err := newHitWriterFields(&bytes.Buffer{}, "csv", "saddr,nonsense"); err == nil {
+		t.Error("an unknown field was accepted")
 	}
 	if _, err := newHitWriter(&bytes.Buffer{}, "xml"); err == nil {
 		t.Error("an unknown format was accepted")
+	}
+}
+
+func TestScanFlagsForSendPathPacingAndCaps(t *testing.T) {
+	f, args := parseScanFlags(t, "--send-path", "packet", "-G", "02:77:73:01:00:01", "-B", "10M", "-P", "3",
+		"--max-runtime", "5s", "--max-results", "100", "-f", "saddr,type", "--unblock", "2001:db8::/32", "2001:db8::/64")
+	cfg, err := f.config(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SendPath != widescan.SendPathPacket || cfg.GatewayMAC.String() != "02:77:73:01:00:01" ||
+		cfg.Bandwidth != 10e6 || cfg.Probes != 3 || cfg.MaxRuntime != 5*time.Second || cfg.MaxResults != 100 {
+		t.Errorf("config %+v", cfg)
+	}
+	for _, bad := range [][]string{
+		{"--send-path", "tap"}, {"-G", "nonsense"}, {"-B", "-1"}, {"-B", "fast"}, {"-P", "0"}, {"-P", "65"},
+		{"--max-runtime", "-1s"}, {"-f", "saddr,bogus"},
+	} {
+		f, args := parseScanFlags(t, append(bad, "2001:db8::/64")...)
+		if _, err := f.config(args); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
 	}
 }

@@ -65,6 +65,12 @@ type Config struct {
 	// every address inside them answers (an aliased prefix). Each must lie inside Allowed
 	// and outside Infra. nil means none.
 	AnyIP []netip.Prefix
+	// Unreachable prefixes get an "unreachable" route in the router, which
+	// answers every packet to them with an ICMPv6 Destination Unreachable
+	// (code 0, no route to destination; RFC 4443 §3.1). Each must lie inside
+	// Allowed and outside Infra. (A probe with hop limit 1 draws a Time
+	// Exceeded from the router for any destination.)
+	Unreachable []netip.Prefix
 	// Instances is the number of extra scanner namespaces, 0 to MaxInstances, for
 	// several widescan instances that scan (and find) each other: instance i (from 0) is
 	// the namespace Name+"-i"+i with interface InstanceIface, address InstanceAddr(i) on
@@ -127,6 +133,9 @@ type Testbed struct {
 	AnyIP []netip.Prefix
 	// Instances are the extra scanner namespaces (Config.Instances), in order.
 	Instances []Instance
+	// Unreachable are the prefixes the router answers with Destination
+	// Unreachable (Config.Unreachable, masked).
+	Unreachable []netip.Prefix
 }
 
 // Namespaces returns the four namespace names of the testbed called name ("" means
@@ -235,6 +244,13 @@ func Up(ctx context.Context, cfg Config) (*Testbed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testbed %s: %w", name, err)
 	}
+	var unreach []netip.Prefix
+	for _, p := range cfg.Unreachable {
+		if !p.IsValid() || !p.Addr().Is6() || !inAllowed(p.Masked()) || p.Overlaps(Infra) {
+			return nil, fmt.Errorf("testbed %s: unreachable prefix %v: %w", name, p, ErrNotAllowed)
+		}
+		unreach = append(unreach, p.Masked())
+	}
 	if cfg.Instances < 0 || cfg.Instances > MaxInstances {
 		return nil, fmt.Errorf("testbed %s: %d instances, want 0 to %d", name, cfg.Instances, MaxInstances)
 	}
@@ -242,6 +258,7 @@ func Up(ctx context.Context, cfg Config) (*Testbed, error) {
 	tb := &Testbed{
 		Name: name, ScannerNS: scan, RouterNS: rtr, PlantedNS: resp1, AnyIPNS: resp2,
 		ScanIface: ScanIface, ScannerAddr: ScannerAddr, Planted: planted, AnyIP: anyip,
+		Unreachable: unreach,
 	}
 	for i := range cfg.Instances {
 		tb.Instances = append(tb.Instances, Instance{NS: InstanceNS(name, i), Iface: InstanceIface, Addr: InstanceAddr(i)})
@@ -360,6 +377,9 @@ func (tb *Testbed) build(ctx context.Context) error {
 	r := per[tb.RouterNS]
 	fmt.Fprintf(r, "route add %s via %s dev rresp1\n", docPrefix, resp1Addr)
 	fmt.Fprintf(r, "route add blackhole %s\n", allPrefix)
+	for _, p := range tb.Unreachable {
+		fmt.Fprintf(r, "route add unreachable %s\n", p)
+	}
 	for _, p := range tb.AnyIP {
 		fmt.Fprintf(r, "route add %s via %s dev rresp2\n", p, resp2Addr)
 	}
