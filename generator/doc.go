@@ -6,8 +6,10 @@
 // The windows left after the blocklist is subtracted (see
 // prefixes.Blocklist.Subtract) are laid end to end into one index space
 // [0, N): window w contributes Subnets() × K indices, K being the IIDs per
-// subnet (K for low:K, 1 for fixed and random, 1 for a window with End 128).
-// N = Σ Subnets() × K must be below 2^64. Index idx maps to its window
+// subnet (K for low:K, the number of MAC addresses for eui64, 1 for fixed
+// and random, 1 for a window with End 128). After the windows come the
+// patterns (Count() indices each) and the list (one index per address); see
+// Strategy. N, the sum, must be below 2^64. Index idx maps to its window
 // through a table of 2^t equal buckets of the index space (t a little above
 // log2 of the window count, so a lookup is one load and rarely a short binary
 // search), then to subnet o mod 2^S and IID number o >> S, o being the

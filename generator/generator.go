@@ -22,7 +22,7 @@ const DefaultBatchSize = 1024
 
 var (
 	// ErrEmpty is returned by New when no target is left after the
-	// blocklist is subtracted (or no window was given).
+	// blocklist is subtracted (or no window, pattern or list was given).
 	ErrEmpty = errors.New("generator: no targets left after the blocklist")
 	// ErrTooLarge is wrapped by New when the index space reaches 2^64
 	// targets; the error names the window at which it overflows.
@@ -51,16 +51,32 @@ func (s Shard) Validate() error {
 }
 
 // Config configures a Generator. The zero value of each field is its default;
-// Windows must name at least one target.
+// Windows, Patterns and List together must name at least one target.
 type Config struct {
 	// Windows are the target windows. Overlapping windows with the same End
 	// are merged; blocked space is removed (see prefixes.Blocklist.Subtract).
 	Windows []prefixes.Window
+	// Patterns are nybble templates whose addresses are targets of their
+	// own, next to the windows: each contributes its Count() addresses to
+	// the index space, after the windows. The IID mode does not apply to
+	// them (a pattern spells whole addresses). Identical patterns are
+	// counted once, but addresses that two patterns, or a pattern and a
+	// window, have in common are visited once per source. A pattern whose
+	// range, from its first to its last address, lies wholly in blocked
+	// space is dropped; the blocked addresses of any other pattern are
+	// dropped as they come up and counted in Generator.Blocked.
+	Patterns []Pattern
+	// List holds exact target addresses (list mode), visited after the
+	// windows and patterns in index order, each once. Blocked addresses
+	// are removed by New and take no place in the index space. nil is no
+	// list. Addresses a window or pattern also holds are visited again.
+	List *TargetList
 	// Blocklist is the space never generated. nil means
 	// prefixes.NewBlocklist(nil, nil): the built-in list with nothing lifted.
 	Blocklist *prefixes.Blocklist
 	// IID fills the host bits after each window's End. The zero value is
-	// low:1. Windows with End 128 are single addresses and take no IID.
+	// low:1. Windows with End 128 are single addresses and take no IID;
+	// patterns and the list take none either.
 	IID IID
 	// PermSeed keys the permutation (and the random IID). Runs with the same
 	// seed, windows and blocklist generate the same sequence.
@@ -144,6 +160,15 @@ func (b *Batch) Resume(n int) uint64 {
 	return p
 }
 
+// segment is one pattern, or the list, of the index space: the indices
+// [start, start + Count()) of a pattern, [start, start + len(list)) of the
+// list.
+type segment struct {
+	start uint64
+	pat   Pattern
+	list  []u128 // nil for a pattern
+}
+
 // span is one window of the index space in the form the hot path uses.
 // Offset o of the window is subnet o & subMask and IID number o >> subBits;
 // the target is hi:lo | subnet << hostBits | IID.
@@ -168,6 +193,15 @@ type ipRange struct {
 type Generator struct {
 	windows []prefixes.Window
 	spans   []span
+	// segs are the patterns and the list, at the indices [segStart, n)
+	// after the windows' [0, segStart).
+	segs     []segment
+	segStart uint64
+	// eui maps the IID number of eui64 to its IID; nil for other modes.
+	eui *euiTable
+	// fast is set when place (the inline fast path) can fill: an IID mode
+	// of low, fixed or random and no segments.
+	fast bool
 	// first[k] is the span holding index k << shift: the span of an index
 	// idx lies in first[idx>>shift] … first[idx>>shift+1].
 	first   []uint32
@@ -194,14 +228,17 @@ type Generator struct {
 
 // New validates cfg, subtracts the blocklist from the windows and lays out
 // the index space: the windows in the order Windows returns them, each
-// contributing Subnets() × K indices (K = IID.Count for low:K, 1 for fixed
-// and random, 1 for windows with End 128).
+// contributing Subnets() × K indices (K = IID.Count for low:K, the number of
+// MAC addresses for eui64, 1 for fixed and random, 1 for windows with End
+// 128), then the patterns in Config order (Count() indices each, identical
+// and wholly blocked ones left out), then the unblocked addresses of the
+// list in ascending order.
 //
 // It returns ErrEmpty when no target is left, an error wrapping ErrTooLarge
-// and naming the window when the index space reaches 2^64, and an error
-// wrapping ErrIIDFit and naming the window when the IID does not fit in a
-// window's host bits (low:K needs K < 2^HostBits; a fixed suffix must have no
-// bit set before the window's End).
+// and naming the window or pattern when the index space reaches 2^64, and
+// an error wrapping ErrIIDFit and naming the window when the IID does not
+// fit in a window's host bits (low:K needs K < 2^HostBits; a fixed suffix
+// must have no bit set before the window's End; eui64 needs 64 host bits).
 func New(cfg Config) (*Generator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -217,13 +254,11 @@ func New(cfg Config) (*Generator, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(kept) == 0 {
-		return nil, ErrEmpty
-	}
 	g := &Generator{
 		windows:    kept,
 		iid:        cfg.IID,
 		random:     cfg.IID.Mode == IIDRandom,
+		fast:       cfg.IID.Mode != IIDEUI64,
 		shardIndex: cfg.Shard.Index,
 		shardCount: max(cfg.Shard.Count, 1),
 		batchSize:  cfg.BatchSize,
@@ -236,6 +271,9 @@ func New(cfg Config) (*Generator, error) {
 		g.workers = DefaultWorkers()
 	}
 	g.rndHi, g.rndLo = randKeys(cfg.PermSeed)
+	if cfg.IID.Mode == IIDEUI64 {
+		g.eui = newEUITable(cfg.IID.MACRanges())
+	}
 	suffixHi := binary.BigEndian.Uint64(cfg.IID.Suffix[:8])
 	suffixLo := binary.BigEndian.Uint64(cfg.IID.Suffix[8:])
 
@@ -281,10 +319,19 @@ func New(cfg Config) (*Generator, error) {
 		g.spans = append(g.spans, s)
 		n = sum
 	}
+	g.segStart = n
+	cut, err := g.addSegments(cfg, bl, &n)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, ErrEmpty
+	}
+	g.fast = g.fast && len(g.segs) == 0
 	g.n = n
 	g.perm.init(n, cfg.PermSeed)
 	g.buildTable()
-	if g.partial, err = blockedRanges(partial); err != nil {
+	if g.partial, err = blockedRanges(partial, cut); err != nil {
 		return nil, err
 	}
 
@@ -303,6 +350,50 @@ func New(cfg Config) (*Generator, error) {
 	return g, nil
 }
 
+// addSegments lays out the patterns, then the list, from index *n on, and
+// advances *n past them. It returns the blocked parts of the patterns that
+// are partly blocked.
+func (g *Generator) addSegments(cfg Config, bl *prefixes.Blocklist, n *uint64) (*netipx.IPSet, error) {
+	set := bl.IPSet()
+	var cut netipx.IPSetBuilder
+	seen := make(map[Pattern]bool, len(cfg.Patterns))
+	for _, p := range cfg.Patterns {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		r := netipx.IPRangeFrom(p.bounds())
+		if set.ContainsRange(r) {
+			continue
+		}
+		if set.OverlapsRange(r) {
+			var b netipx.IPSetBuilder
+			b.AddRange(r)
+			b.Intersect(set)
+			s, err := b.IPSet()
+			if err != nil {
+				return nil, fmt.Errorf("pattern %s: %w", p, err)
+			}
+			cut.AddSet(s)
+		}
+		sum, carry := bits.Add64(*n, p.Count(), 0)
+		if carry != 0 {
+			return nil, fmt.Errorf("pattern %s: %w", p, ErrTooLarge)
+		}
+		g.segs = append(g.segs, segment{start: *n, pat: p})
+		*n = sum
+	}
+	if list := cfg.List.unblocked(bl); len(list) > 0 {
+		sum, carry := bits.Add64(*n, uint64(len(list)), 0)
+		if carry != 0 {
+			return nil, fmt.Errorf("target list: %w", ErrTooLarge)
+		}
+		g.segs = append(g.segs, segment{start: *n, list: list})
+		*n = sum
+	}
+	return cut.IPSet()
+}
+
 // DefaultWorkers returns the worker count Config.Workers 0 stands for: the
 // number of physical cores (cpuid), or runtime.NumCPU() when that is unknown.
 func DefaultWorkers() int {
@@ -316,16 +407,20 @@ func DefaultWorkers() int {
 const maxTableBits = 20
 
 // buildTable fills the window lookup table: 2^t buckets of equal width over
-// [0, n), t = bits(len(spans)) + 2 (at most maxTableBits), so that most
-// buckets hold one window start or none and the lookup of an index is one
-// load; a bucket with several starts is binary searched.
+// the windows' indices [0, segStart), t = bits(len(spans)) + 2 (at most
+// maxTableBits), so that most buckets hold one window start or none and the
+// lookup of an index is one load; a bucket with several starts is binary
+// searched.
 func (g *Generator) buildTable() {
-	b := uint(bits.Len64(g.n - 1))
+	if len(g.spans) == 0 {
+		return
+	}
+	b := uint(bits.Len64(g.segStart - 1))
 	t := min(uint(bits.Len(uint(len(g.spans))))+2, maxTableBits)
 	if b > t {
 		g.shift = b - t
 	}
-	buckets := (g.n-1)>>g.shift + 1
+	buckets := (g.segStart-1)>>g.shift + 1
 	g.first = make([]uint32, buckets+1)
 	i := 0
 	for k := range buckets {
@@ -345,16 +440,17 @@ func randKeys(seed uint64) (hi, lo uint64) {
 	return mix64(seed + 5*g), mix64(seed + 6*g)
 }
 
-// blockedRanges merges the partly blocked prefixes into sorted, disjoint
-// inclusive ranges.
-func blockedRanges(partial []netip.Prefix) ([]ipRange, error) {
-	if len(partial) == 0 {
+// blockedRanges merges the blocked prefixes of partly blocked subnets and
+// the blocked parts of patterns into sorted, disjoint inclusive ranges.
+func blockedRanges(partial []netip.Prefix, cut *netipx.IPSet) ([]ipRange, error) {
+	if len(partial) == 0 && len(cut.Ranges()) == 0 {
 		return nil, nil
 	}
 	var b netipx.IPSetBuilder
 	for _, p := range partial {
 		b.AddPrefix(p)
 	}
+	b.AddSet(cut)
 	set, err := b.IPSet()
 	if err != nil {
 		return nil, fmt.Errorf("partly blocked subnets: %w", err)
@@ -386,8 +482,33 @@ func (g *Generator) End() uint64 { return g.end }
 
 // Windows returns the windows after the blocklist was subtracted, in index
 // space order. The slice is a copy.
+//
+// The indices of the windows come first; Patterns and ListLen give the
+// rest of the index space.
 func (g *Generator) Windows() []prefixes.Window {
 	return append([]prefixes.Window(nil), g.windows...)
+}
+
+// Patterns returns the patterns in index space order, after the windows:
+// those of Config.Patterns left after identical and wholly blocked ones
+// were dropped. The slice is a copy.
+func (g *Generator) Patterns() []Pattern {
+	var ps []Pattern
+	for _, s := range g.segs {
+		if s.list == nil {
+			ps = append(ps, s.pat)
+		}
+	}
+	return ps
+}
+
+// ListLen returns the number of addresses of Config.List left after the
+// blocked ones were removed: the last ListLen() indices of the index space.
+func (g *Generator) ListLen() uint64 {
+	if k := len(g.segs); k > 0 && g.segs[k-1].list != nil {
+		return uint64(len(g.segs[k-1].list))
+	}
+	return 0
 }
 
 // Blocked returns the number of candidates Generate has dropped so far
@@ -414,11 +535,14 @@ func (g *Generator) Target(pos uint64) (a [16]byte, ok bool) {
 // IID number o >> S of it, o being idx's offset in the window and S the
 // window's SubnetBits (so the first 2^S indices of a window are the ::1 of
 // each subnet, the next 2^S the ::2, …). The host bits are filled with
-// ::(o>>S + 1) for low, the suffix for fixed, and for random with the low
-// HostBits bits of the 128-bit value mix64(idx ^ kHi) << 64 |
-// mix64(idx ^ kLo), kHi and kLo being outputs 5 and 6 of splitmix64 seeded
-// with PermSeed (for random idx is the global subnet number, as every
-// subnet has one IID). It panics if idx >= Size().
+// ::(o>>S + 1) for low, the suffix for fixed, for eui64 with the modified
+// EUI-64 of MAC number o>>S of IID.MACRanges (counted in ascending order),
+// and for random with the low HostBits bits of the 128-bit value
+// mix64(idx ^ kHi) << 64 | mix64(idx ^ kLo), kHi and kLo being outputs 5 and
+// 6 of splitmix64 seeded with PermSeed (for random idx is the global subnet
+// number, as every subnet has one IID). Past the windows, an index at
+// offset o of a pattern is Pattern.Addr(o), and one at offset o of the list
+// its o-th address in ascending order. It panics if idx >= Size().
 func (g *Generator) Candidate(idx uint64) [16]byte {
 	if idx >= g.n {
 		panic("generator: Candidate index out of range")
@@ -452,6 +576,9 @@ func (g *Generator) spanOf(idx uint64) *span {
 // candidate maps index idx < n to its address as a 128-bit integer. The hot
 // loop of fill repeats this code inline.
 func (g *Generator) candidate(idx uint64) (hi, lo uint64) {
+	if idx >= g.segStart {
+		return g.segmentAt(idx)
+	}
 	s := g.spanOf(idx)
 	o := idx - s.start
 	sub, t := o&s.subMask, o>>s.subBits
@@ -464,7 +591,30 @@ func (g *Generator) candidate(idx uint64) (hi, lo uint64) {
 		hi |= mix64(idx^g.rndHi) & s.mhi
 		lo |= mix64(idx^g.rndLo) & s.mlo
 	}
+	if g.eui != nil && hb != 0 {
+		lo = s.lo | g.eui.at(t) // hb >= 64: the subnet bits are all in hi
+	}
 	return hi, lo
+}
+
+// segmentAt maps an index in [segStart, n) to its pattern or list address.
+func (g *Generator) segmentAt(idx uint64) (hi, lo uint64) {
+	i, j := 0, len(g.segs)
+	for j-i > 1 {
+		m := int(uint(i+j) >> 1)
+		if g.segs[m].start <= idx {
+			i = m
+		} else {
+			j = m
+		}
+	}
+	s := &g.segs[i]
+	o := idx - s.start
+	if s.list != nil {
+		x := s.list[o]
+		return x.hi, x.lo
+	}
+	return s.pat.at(o)
 }
 
 // isBlocked reports whether (hi, lo) lies in a partly blocked subnet's
@@ -506,7 +656,7 @@ func (g *Generator) fill(b *Batch, j, end uint64) {
 	for j < end {
 		c := int(min(end-j, lane))
 		g.perm.block(idx[:c], g.shardIndex+g.shardCount*j, g.shardCount)
-		if len(g.partial) == 0 {
+		if g.fast && len(g.partial) == 0 {
 			w += g.place(t[w:w+c], idx[:c])
 		} else {
 			w += g.placeBlocked(t[w:w+c], idx[:c], b, j)
@@ -597,9 +747,9 @@ func (g *Generator) place(t [][16]byte, idx []uint64) int {
 	return len(idx)
 }
 
-// placeBlocked is place with the blocklist: it drops the blocked
-// candidates, recording their offsets from b.Pos (idx[0] being at shard
-// position j) in b.dropped.
+// placeBlocked is place with the blocklist and every strategy (through
+// candidate): it drops the blocked candidates, recording their offsets from
+// b.Pos (idx[0] being at shard position j) in b.dropped.
 func (g *Generator) placeBlocked(t [][16]byte, idx []uint64, b *Batch, j uint64) int {
 	w := 0
 	for i, x := range idx {

@@ -39,7 +39,7 @@ func TestParseIIDRoundTrips(t *testing.T) {
 
 func TestParseIIDRejectsMalformedInput(t *testing.T) {
 	for _, in := range []string{"", "low:0", "low:-1", "low:x", "low:18446744073709551616", "fixed", "fixed:",
-		"fixed:1.2.3.4", "fixed:fe80::1%eth0", "random:1", "eui64", "LOW:1"} {
+		"fixed:1.2.3.4", "fixed:fe80::1%eth0", "random:1", "eui64:", "EUI64", "LOW:1"} {
 		if got, err := ParseIID(in); !errors.Is(err, ErrIID) {
 			t.Errorf("ParseIID(%q) = %+v, %v; want ErrIID", in, got, err)
 		}

@@ -5,10 +5,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image/color"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/klauspost/cpuid/v2"
 	"github.com/spf13/cobra"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/p2pnet/widescan/generator"
 	"github.com/p2pnet/widescan/prefixes"
@@ -24,6 +34,7 @@ type benchFlags struct {
 	workers  int
 	duration time.Duration
 	json     bool
+	plot     string
 }
 
 // benchResult is one measurement: one backend at one worker count.
@@ -46,8 +57,12 @@ from 1 to the number of physical cores, or only --workers N. Each measurement
 runs for --duration; batches are handed back as a prober would.
 
 Backends: cpu (the CPU worker pool). The output is a table, or with --json one
-JSON object per line: {"backend":"cpu","workers":1,"targets_per_s":...}.`,
+JSON object per line: {"backend":"cpu","workers":1,"targets_per_s":...}.
+With --plot FILE it also draws targets/s against workers, one line per
+backend beside the line of linear scaling from one worker, into FILE: a PNG,
+or SVG or PDF by the file's extension. No plot is drawn without --plot.`,
 		Example: `  widescan bench
+  widescan bench --plot bench/cpu-bench.png
   widescan bench --workers 1 --duration 5s --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -59,6 +74,7 @@ JSON object per line: {"backend":"cpu","workers":1,"targets_per_s":...}.`,
 	fl.IntVar(&f.workers, "workers", 0, "measure only this worker count (0: every count from 1 to the physical cores)")
 	fl.DurationVar(&f.duration, "duration", 2*time.Second, "length of each measurement")
 	fl.BoolVar(&f.json, "json", false, "print one JSON object per line and measurement")
+	fl.StringVar(&f.plot, "plot", "", "also draw targets/s against workers into `FILE` (.png, .svg or .pdf)")
 	return cmd
 }
 
@@ -74,6 +90,13 @@ func runBench(ctx context.Context, w io.Writer, f benchFlags) error {
 	if f.duration <= 0 {
 		return fmt.Errorf("bench: --duration %s: must be positive", f.duration)
 	}
+	if f.plot != "" {
+		switch strings.ToLower(filepath.Ext(f.plot)) {
+		case ".png", ".svg", ".pdf":
+		default:
+			return fmt.Errorf("bench: --plot %s: want a .png, .svg or .pdf file", f.plot)
+		}
+	}
 	counts := []int{f.workers}
 	if f.workers == 0 {
 		counts = counts[:0]
@@ -88,11 +111,13 @@ func runBench(ctx context.Context, w io.Writer, f benchFlags) error {
 		fmt.Fprintf(w, row, "backend", "workers", "targets/s", "per worker", "scaling")
 	}
 	var base float64
+	var results []benchResult
 	for _, n := range counts {
 		r, err := benchGenerate(ctx, n, f.duration)
 		if err != nil {
 			return err
 		}
+		results = append(results, r)
 		if f.json {
 			if err := json.NewEncoder(w).Encode(r); err != nil {
 				return err
@@ -106,7 +131,89 @@ func runBench(ctx context.Context, w io.Writer, f benchFlags) error {
 		fmt.Fprintf(w, row, r.Backend, fmt.Sprint(r.Workers), fmt.Sprintf("%.1f M", r.TargetsPerS/1e6),
 			fmt.Sprintf("%.1f M", per/1e6), fmt.Sprintf("%.0f%%", 100*per/base))
 	}
+	if f.plot != "" {
+		if err := writeBenchPlot(f.plot, results, f.duration); err != nil {
+			return fmt.Errorf("bench: plot: %w", err)
+		}
+	}
 	return nil
+}
+
+// writeBenchPlot draws targets/s (millions) against workers, one line with
+// points per backend and, for a backend measured at one worker, a dashed
+// line of linear scaling from that rate, and saves it to path in the
+// format its extension names (.png at 96 dpi, .svg or .pdf).
+func writeBenchPlot(path string, results []benchResult, d time.Duration) error {
+	p := plot.New()
+	p.Title.Text = "widescan bench: target generation"
+	if name := cpuid.CPU.BrandName; name != "" {
+		p.Title.Text += "\n" + name + ", " + strconv.Itoa(cpuid.CPU.PhysicalCores) + " cores"
+	}
+	p.X.Label.Text = "workers"
+	p.Y.Label.Text = "targets/s (millions)"
+	p.Y.Min = 0
+	p.X.Tick.Marker = intTicks{}
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+
+	var backends []string
+	byBackend := map[string]plotter.XYs{}
+	maxWorkers := 1
+	for _, r := range results {
+		if _, ok := byBackend[r.Backend]; !ok {
+			backends = append(backends, r.Backend)
+		}
+		byBackend[r.Backend] = append(byBackend[r.Backend], plotter.XY{X: float64(r.Workers), Y: r.TargetsPerS / 1e6})
+		maxWorkers = max(maxWorkers, r.Workers)
+	}
+	colors := []color.Color{
+		color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+		color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+		color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	}
+	for i, b := range backends {
+		xys := byBackend[b]
+		c := colors[i%len(colors)]
+		line, points, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return err
+		}
+		line.Color, line.Width = c, vg.Points(2)
+		points.Color, points.Shape, points.Radius = c, draw.CircleGlyph{}, vg.Points(3)
+		p.Add(line, points)
+		p.Legend.Add(fmt.Sprintf("%s (%s per point)", b, d), line, points)
+		if xys[0].X == 1 {
+			ideal := plotter.XYs{{X: 1, Y: xys[0].Y}, {X: float64(maxWorkers), Y: xys[0].Y * float64(maxWorkers)}}
+			l, err := plotter.NewLine(ideal)
+			if err != nil {
+				return err
+			}
+			l.Color, l.Dashes = c, []vg.Length{vg.Points(4), vg.Points(4)}
+			p.Add(l)
+			p.Legend.Add(b+": linear scaling from 1 worker", l)
+		}
+	}
+	p.X.Min, p.X.Max = 0.5, float64(maxWorkers)+0.5
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return p.Save(20*vg.Centimeter, 13*vg.Centimeter, path)
+}
+
+// intTicks marks the whole numbers of an axis (at most about ten).
+type intTicks struct{}
+
+// Ticks returns major ticks at the whole numbers in [lo, hi], every k-th
+// one when there are more than ten.
+func (intTicks) Ticks(lo, hi float64) []plot.Tick {
+	first, last := int(lo+0.999), int(hi)
+	step := max(1, (last-first+1)/10)
+	var ts []plot.Tick
+	for i := first; i <= last; i += step {
+		ts = append(ts, plot.Tick{Value: float64(i), Label: strconv.Itoa(i)})
+	}
+	return ts
 }
 
 // benchGenerate runs the CPU generator with the given workers for d and

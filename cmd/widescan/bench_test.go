@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"image/png"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -61,10 +64,34 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{"--backend", "gpu", "--duration", "1ms"},
 		{"--workers", "-1"},
 		{"--duration", "0s"},
+		{"--plot", "bench.gif", "--duration", "1ms"},
 		{"extra"},
 	} {
 		if _, err := runBenchCmd(t, args...); err == nil {
 			t.Errorf("%v: no error", args)
 		}
+	}
+}
+
+func TestBenchDrawsAPlotAndKeepsTheTable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out", "bench.png")
+	out, err := runBenchCmd(t, "--workers", "1", "--duration", "20ms", "--plot", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 {
+		t.Errorf("want the table alone on stdout:\n%s", out)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if b := img.Bounds(); b.Dx() < 400 || b.Dy() < 300 {
+		t.Errorf("plot of %v pixels", b.Size())
 	}
 }
