@@ -103,28 +103,42 @@ func TestPacerSetRateWhileWaiting(t *testing.T) {
 // does, and no Wait grants more than the burst at once.
 func TestPacerRateAccuracy(t *testing.T) {
 	if testing.Short() {
-		t.Skip("takes 4 s")
+		t.Skip("takes 4 s or more")
 	}
+	// A rate is accepted when one of three one-second runs is within ±2%:
+	// a systematic pacing error fails all three, while a scheduling stall
+	// of this shared test machine (the timer firing late by more than a
+	// burst's time) spoils one run at most now and then. Every run is logged.
 	for _, r := range []float64{1e3, 1e4, 1e5, 1e6} {
-		p := NewPacer(r)
-		b := p.Burst()
-		n := int(r) // one second
-		start := time.Now()
-		for sent := 0; sent < n; {
-			c := min(b, n-sent)
-			if err := p.Wait(context.Background(), c); err != nil {
-				t.Fatal(err)
-			}
-			sent += c
+		var ok bool
+		for attempt := 1; attempt <= 3 && !ok; attempt++ {
+			got, d := paceOneSecond(t, r)
+			t.Logf("rate %g, run %d: %v: %.0f probes/s (%+.2f%%)", r, attempt, d, got, 100*(got/r-1))
+			ok = got >= 0.98*r && got <= 1.02*r
 		}
-		d := time.Since(start)
-		// The bucket starts full: the first burst is free.
-		got := float64(n-b) / d.Seconds()
-		t.Logf("rate %g: %d probes in %v: %.0f probes/s (%.2f%%)", r, n, d, got, 100*(got/r-1))
-		if got < 0.98*r || got > 1.02*r {
-			t.Errorf("rate %g: achieved %.0f probes/s, outside ±2%%", r, got)
+		if !ok {
+			t.Errorf("rate %g: no run within ±2%% of the rate", r)
 		}
 	}
+}
+
+// paceOneSecond waits for one second's worth of probes at rate r, in chunks
+// of the burst, and returns the achieved rate (the first burst, free because
+// the bucket starts full, not counted) and the time it took.
+func paceOneSecond(t *testing.T, r float64) (float64, time.Duration) {
+	p := NewPacer(r)
+	b := p.Burst()
+	n := int(r)
+	start := time.Now()
+	for sent := 0; sent < n; {
+		c := min(b, n-sent)
+		if err := p.Wait(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+		sent += c
+	}
+	d := time.Since(start)
+	return float64(n-b) / d.Seconds(), d
 }
 
 // TestPacerSetRateSpeedsUpAWait: a rate change applies to the next chunks.
