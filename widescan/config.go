@@ -45,14 +45,26 @@ var (
 )
 
 // Config configures a Scanner. The zero value of each field is its default;
-// only Targets and (unless DryRun is set) a way to reach them are required.
+// only targets (Targets, Patterns or List) and (unless DryRun is set) a way
+// to reach them are required.
 // A host node and the CLI both fill it.
 type Config struct {
 	// Targets are the target windows (see prefixes.ParseWindow and
-	// prefixes.ParseTargets). Required.
+	// prefixes.ParseTargets). Targets, Patterns and List together must name
+	// at least one target.
 	Targets []prefixes.Window
-	// IID fills the bits after each window's end. Zero value: low:1 (::1).
+	// IID fills the bits after each window's end: low:K, fixed:SUFFIX,
+	// random or eui64[:MACS] (see generator.ParseIID). Zero value: low:1
+	// (::1).
 	IID generator.IID
+	// Patterns are nybble templates ("2001:db8:*:*::1:*", see
+	// generator.ParsePattern) whose addresses are targets of their own,
+	// beside the windows (generator.Config.Patterns). nil: none.
+	Patterns []generator.Pattern
+	// List holds exact target addresses (list mode, see
+	// generator.ReadTargetListFile), permuted, deduplicated and blocklisted
+	// with the rest (generator.Config.List). nil: none.
+	List *generator.TargetList
 	// Blocklist lists extra prefixes never to probe (opt-out files), on top
 	// of the always-applied built-in blocklist.
 	Blocklist []netip.Prefix
@@ -70,6 +82,22 @@ type Config struct {
 	Workers int
 	// MaxTargets caps the number of sequence positions probed. 0: no cap.
 	MaxTargets uint64
+	// Start is the shard position to begin at: Stats.Checkpoint of a
+	// stopped run with the same targets, IID, patterns, list, blocklist,
+	// shard, MaxTargets and PermSeed, so that this run probes exactly the
+	// targets that one had not (generator.Config.Start). 0: the beginning.
+	Start uint64
+	// Backend is where targets are generated: generator.BackendCPU (the
+	// zero value: the CPU worker pool), generator.BackendGPU (the GPU
+	// worker process; Run fails with an error wrapping generator.ErrNoGPU
+	// when it cannot start) or generator.BackendAuto (the GPU when it
+	// starts, else the CPU with the reason in Stats.BackendNote). Both
+	// backends produce the same targets in the same order.
+	Backend generator.Backend
+	// GPU configures the GPU backend (worker path, device, frame size);
+	// ignored by BackendCPU. Zero value: the defaults of
+	// generator.GPUConfig.
+	GPU generator.GPUConfig
 	// BatchSize is the number of targets per batch. 0: the generator's
 	// default (1024).
 	BatchSize int
@@ -154,7 +182,7 @@ type Config struct {
 
 // Validate reports whether c is usable. New calls it.
 func (c *Config) Validate() error {
-	if len(c.Targets) == 0 {
+	if len(c.Targets) == 0 && len(c.Patterns) == 0 && c.List.Len() == 0 {
 		return ErrNoTargets
 	}
 	for _, w := range c.Targets {
@@ -167,6 +195,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Workers < 0 {
 		return fmt.Errorf("widescan: negative worker count %d", c.Workers)
+	}
+	switch c.Backend {
+	case generator.BackendCPU, generator.BackendGPU, generator.BackendAuto:
+	default:
+		return fmt.Errorf("widescan: unknown backend %s", c.Backend)
 	}
 	if c.BatchSize < 0 || c.QueueDepth < 0 {
 		return errors.New("widescan: negative batch size or queue depth")

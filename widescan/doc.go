@@ -6,10 +6,12 @@
 //
 // The pipeline is
 //
-//	generator (CPU workers) → bounded queue of batches → icmp sender (paced) → wire
-//	                                                    sniffer (AF_PACKET) ← replies
+//	generator (CPU workers or GPU worker) → bounded queue of batches → icmp sender (paced) → wire
+//	                                                                  sniffer (AF_PACKET) ← replies
 //
-// with one errgroup owning the stages. Batches flow through bounded channels,
+// with one errgroup owning the stages. Config.Backend picks where targets are
+// generated (the CPU by default; the GPU through the widescan-gpu worker
+// process, see generator.OpenBackend), the same sequence either way. Batches flow through bounded channels,
 // so a slow sender is back-pressure on the generator, never loss. After the
 // last probe the sniffer keeps listening for Config.Cooldown, then Run returns
 // the final Stats.
@@ -36,8 +38,15 @@
 // backoff, never blocking) and MetricsHandler (Prometheus text format)
 // report peers to a host node.
 //
+// # Resume
+//
+// Stats.Checkpoint is the shard position before which every target has been
+// probed; a Scanner made with the same targets, strategies, blocklist,
+// shard, MaxTargets and PermSeed and Config.Start set to it probes exactly
+// the rest.
+//
 // Opening the raw socket and the capture ring needs root or CAP_NET_RAW.
-// Run opens every socket synchronously before it starts its goroutines, so a
-// caller may run it on an OS thread that has switched into a network
-// namespace (as the testbed does).
+// Run opens every socket synchronously before it starts its goroutines (and
+// before it starts a GPU worker), so a caller may run it on an OS thread
+// that has switched into a network namespace (as the testbed does).
 package widescan

@@ -72,6 +72,19 @@ type Stats struct {
 	// SendPathAuto fell back to the raw path ("" otherwise).
 	SendPath     SendPath
 	SendPathNote string
+	// Backend is the generation backend the run used, "cpu" or "gpu" (""
+	// before Run opens it); BackendNote says why generator.BackendAuto fell
+	// back to the CPU ("" otherwise).
+	Backend     string
+	BackendNote string
+	// Checkpoint is the shard position to resume from (Config.Start): every
+	// target before it has been probed, none after it. It starts at
+	// Config.Start and advances to a batch's end once all Config.Probes
+	// copies of the batch are sent; a run stopped in the middle of a
+	// batch's first copy stops it at the first target not sent, one
+	// stopped during a later copy at the batch's end. Once every target is
+	// sent it is the end of the shard (generator.Generator.End).
+	Checkpoint uint64
 
 	// Peer recognition (Config.Beacon). Beacons counts the inbound Echo
 	// Requests that carried a card; Peers the new verified peers reported;

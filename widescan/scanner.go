@@ -44,7 +44,11 @@ type Scanner struct {
 	end      time.Time
 	last     time.Time // when the last probe went out
 
+	backend     string // "cpu" or "gpu", once Run opened the source
+	backendNote string
+
 	generated  atomic.Uint64
+	checkpoint atomic.Uint64
 	hits       atomic.Uint64
 	icmpErrors atomic.Uint64
 }
@@ -81,6 +85,9 @@ func New(cfg Config) (*Scanner, error) {
 	}
 	gen, err := generator.New(generator.Config{
 		Windows:    cfg.Targets,
+		Patterns:   cfg.Patterns,
+		List:       cfg.List,
+		Start:      cfg.Start,
 		Blocklist:  bl,
 		IID:        cfg.IID,
 		PermSeed:   s.permSeed,
@@ -96,12 +103,13 @@ func New(cfg Config) (*Scanner, error) {
 		return nil, fmt.Errorf("widescan: %w", err)
 	}
 	s.gen = gen
+	s.checkpoint.Store(min(cfg.Start, gen.End()))
 	return s, nil
 }
 
 // Targets is the number of targets the run will probe (its shard's sequence
-// positions, after MaxTargets; a few may still be dropped by partly blocked
-// subnets and counted in Stats.Blocked).
+// positions from Config.Start, after MaxTargets; a few may still be dropped
+// by partly blocked subnets and counted in Stats.Blocked).
 func (s *Scanner) Targets() uint64 { return s.gen.Count() }
 
 // Windows returns the target windows after the blocklist was subtracted.
@@ -114,17 +122,19 @@ func (s *Scanner) Key() icmp.Key { return s.key }
 // Stats returns a snapshot of the counters. It is safe for concurrent use.
 func (s *Scanner) Stats() Stats {
 	st := Stats{
-		PermSeed:  s.permSeed,
-		ScanID:    s.scanID,
-		Targets:   s.gen.Count(),
-		Blocked:   s.gen.Blocked(),
-		Hits:      s.hits.Load(),
-		Generated: s.generated.Load(),
+		PermSeed:   s.permSeed,
+		ScanID:     s.scanID,
+		Targets:    s.gen.Count(),
+		Blocked:    s.gen.Blocked(),
+		Hits:       s.hits.Load(),
+		Generated:  s.generated.Load(),
+		Checkpoint: s.checkpoint.Load(),
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st.Start, st.End, st.LastProbe = s.start, s.end, s.last
 	st.SendPath, st.SendPathNote = s.path, s.pathNote
+	st.Backend, st.BackendNote = s.backend, s.backendNote
 	st.ICMPErrors = s.icmpErrors.Load()
 	if s.sender != nil {
 		ss := s.sender.Stats()
@@ -142,7 +152,10 @@ func (s *Scanner) Stats() Stats {
 // passed, or ctx is done. It returns the final Stats, and ctx's error when
 // the scan was stopped early (every hit captured by then has been reported).
 // Errors: ErrPermission (wrapped) without root or CAP_NET_RAW, an error
-// naming the interface when it does not exist, and any stage's failure.
+// naming the interface when it does not exist, generator.ErrNoGPU (wrapped)
+// when Config.Backend is generator.BackendGPU and the GPU worker cannot
+// start, generator.ErrGPUWorker (wrapped) when it fails later, and any
+// stage's failure. Stats.Checkpoint says where to resume a stopped run.
 // Run may be called once.
 func (s *Scanner) Run(ctx context.Context) (Stats, error) {
 	if !s.runOnce.CompareAndSwap(false, true) {
@@ -238,6 +251,29 @@ func (s *Scanner) run(parent context.Context) error {
 	}
 	s.mu.Unlock()
 
+	// The source opens last, after the namespace-bound work: the GPU
+	// worker is a child process that needs none of it.
+	source, fallback, err := generator.OpenBackend(ctx, s.gen, s.cfg.Backend, s.cfg.GPU)
+	if err != nil {
+		return fmt.Errorf("widescan: %w", err)
+	}
+	gpu, _ := source.(*generator.GPU)
+	generating := false
+	defer func() {
+		if gpu != nil && !generating {
+			gpu.Close() // Generate, had it run, would have reaped the worker
+		}
+	}()
+	s.mu.Lock()
+	s.backend = "cpu"
+	if gpu != nil {
+		s.backend = "gpu"
+	}
+	if fallback != nil {
+		s.backendNote = fallback.Error()
+	}
+	s.mu.Unlock()
+
 	g, gctx := errgroup.WithContext(ctx)
 	// sendCtx ends the send phase: at Config.MaxRuntime, or with the run.
 	sendCtx, stopSend := context.WithCancel(gctx)
@@ -253,15 +289,25 @@ func (s *Scanner) run(parent context.Context) error {
 	batches := make(chan *generator.Batch, depth) // a full queue is back-pressure
 	sentAll := make(chan struct{})                // closed once the last probe is out
 
+	exhausted := make(chan bool, 1) // whether the source sent every target
+	generating = true
 	g.Go(func() error {
-		err := s.gen.Generate(sendCtx, batches)
+		err := source.Generate(sendCtx, batches)
+		exhausted <- err == nil
 		if err != nil && gctx.Err() == nil && sendCtx.Err() != nil {
 			return nil // stopped at MaxRuntime
 		}
 		return err
 	})
 	g.Go(func() error {
-		err := s.send(sendCtx, pacer, w, batches)
+		err := s.send(sendCtx, pacer, w, source, batches)
+		// send returns nil only once the queue is closed: Generate has
+		// returned.
+		if err == nil && <-exhausted {
+			// Every batch is sent; the positions after the last one, if
+			// any, were all blocked.
+			s.checkpoint.Store(s.gen.End())
+		}
 		if err != nil && gctx.Err() == nil && sendCtx.Err() != nil {
 			err = nil // stopped at MaxRuntime
 		}
@@ -315,21 +361,29 @@ func (s *Scanner) run(parent context.Context) error {
 
 // send paces and sends every batch Config.Probes times, in chunks of at
 // most the pacer's burst, so that a batch never leaves as one burst larger
-// than configured. It returns ctx's error when stopped.
-func (s *Scanner) send(ctx context.Context, pacer *icmp.Pacer, w icmp.ProbeWriter, batches <-chan *generator.Batch) error {
+// than configured, and advances the checkpoint as batches go out. It
+// returns ctx's error when stopped.
+func (s *Scanner) send(ctx context.Context, pacer *icmp.Pacer, w icmp.ProbeWriter, src generator.Source, batches <-chan *generator.Batch) error {
 	copies := s.cfg.probes()
 	for b := range batches {
 		s.generated.Add(uint64(len(b.Targets)))
-		for range copies {
+		for i := range copies {
 			for t := b.Targets; len(t) > 0; {
 				c := min(len(t), pacer.Burst())
-				if err := pacer.Wait(ctx, c); err != nil {
-					s.gen.Put(b)
-					drain(batches)
-					return err
+				err := pacer.Wait(ctx, c)
+				n := 0
+				if err == nil {
+					n, err = w.Send(ctx, t[:c])
 				}
-				if _, err := w.Send(ctx, t[:c]); err != nil {
-					s.gen.Put(b)
+				if err != nil {
+					if i == 0 {
+						// Resume with the first target of the first
+						// copy that did not go out.
+						s.checkpoint.Store(b.Resume(len(b.Targets) - len(t) + n))
+					} else {
+						s.checkpoint.Store(b.Next)
+					}
+					src.Put(b)
 					drain(batches)
 					if ctx.Err() != nil {
 						return ctx.Err()
@@ -339,7 +393,8 @@ func (s *Scanner) send(ctx context.Context, pacer *icmp.Pacer, w icmp.ProbeWrite
 				t = t[c:]
 			}
 		}
-		s.gen.Put(b)
+		s.checkpoint.Store(b.Next)
+		src.Put(b)
 	}
 	return ctx.Err()
 }
@@ -369,11 +424,25 @@ func (s *Scanner) Rate() float64 {
 	return s.pacer.Rate()
 }
 
+// firstTarget returns a target for the route lookup: the first unblocked
+// one of the sequence among its first few, else the first window's prefix,
+// pattern address or list address.
 func (s *Scanner) firstTarget() netip.Addr {
-	if t, ok := s.gen.Target(0); ok {
-		return netip.AddrFrom16(t)
+	for pos := range uint64(16) {
+		if t, ok := s.gen.Target(pos); ok {
+			return netip.AddrFrom16(t)
+		}
 	}
-	return s.gen.Windows()[0].Prefix.Addr()
+	if ws := s.gen.Windows(); len(ws) > 0 {
+		return ws[0].Prefix.Addr()
+	}
+	if ps := s.gen.Patterns(); len(ps) > 0 {
+		return ps[0].Addr(0)
+	}
+	if s.cfg.List.Len() > 0 {
+		return s.cfg.List.Addr(0)
+	}
+	return netip.IPv6Unspecified()
 }
 
 // drain empties the queue so that the generator, blocked on a send, sees its

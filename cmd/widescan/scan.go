@@ -58,6 +58,12 @@ type scanFlags struct {
 	maxRuntime   time.Duration
 	maxResults   uint64
 	ringMiB      int
+	backend      generator.Backend
+	gpuWorker    string
+	gpuDevice    int
+	resume       string
+	patterns     []string
+	targetList   string
 }
 
 func newScanCmd() *cobra.Command {
@@ -72,14 +78,25 @@ host (JSON lines or CSV) to --output.
 A TARGET (argument or line of a --prefix-file) is an XMap window
 "2001:db8::/32-64" (every /64 in the /32), a prefix "2001:db8::/48" (every
 /--max-len inside it) or a single address. The bits after a window's end are
-filled by --iid: low:K (::1..::K), fixed:SUFFIX (e.g. fixed:::1) or random.
+filled by --iid: low:K (::1..::K), fixed:SUFFIX (e.g. fixed:::1), random, or
+eui64[:MACS] (modified EUI-64 IIDs of MAC addresses: the built-in OUI list,
+or vendor keys, OUIs, MAC blocks and ranges, e.g. eui64:intel,00:1b:21).
+--pattern adds the addresses of a nybble template (2001:db8:*:*::1:*), and
+--target-list the exact addresses of a file; all are permuted together.
+
+Targets are generated on the GPU (the widescan-gpu worker) or the CPU:
+--backend auto uses the GPU when its worker starts and says why when it
+falls back. --resume FILE keeps the scan's position in FILE, so that a
+stopped scan, rerun with the same flags, continues exactly where it stopped.
 
 The built-in blocklist (IANA special-purpose registry, multicast) always
 applies; --unblock PREFIX lifts a named part of it. Needs root or CAP_NET_RAW
 unless --dry-run.`,
 		Example: `  widescan scan -i eth0 -r 5000 2001:db8::/48-64
   widescan scan -p targets.txt --iid low:16 -o hits.jsonl --metadata run.json
-  widescan scan --dry-run --pcap probes.pcap --source-ip 2001:db8::1 2001:db8::/56`,
+  widescan scan --dry-run --pcap probes.pcap --source-ip 2001:db8::1 2001:db8::/56
+  widescan scan --resume run.ckpt --iid eui64:intel 2001:db8::/48-64
+  widescan scan --pattern '2001:db8:*:*::1:*' --target-list known.txt`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runScan(cmd.Context(), f, args) },
 	}
 	f.bind(cmd.Flags())
@@ -90,7 +107,14 @@ unless --dry-run.`,
 func (f *scanFlags) bind(fl *pflag.FlagSet) {
 	fl.StringArrayVarP(&f.prefixFiles, "prefix-file", "p", nil, "read targets from `FILE`, one per line, # comments (repeatable)")
 	fl.IntVarP(&f.maxLen, "max-len", "x", prefixes.DefaultMaxLen, "end of the enumerated range for a plain prefix")
-	fl.StringVar(&f.iid, "iid", "low:1", "IID mode filling the bits after each window: low:K, fixed:SUFFIX, random")
+	fl.StringVar(&f.iid, "iid", "low:1", "IID mode filling the bits after each window: low:K, fixed:SUFFIX, random, eui64[:MACS]")
+	fl.StringArrayVar(&f.patterns, "pattern", nil, "also probe every address of this nybble `TEMPLATE`, * a wildcard hex digit, e.g. 2001:db8:*:*::1:* (repeatable)")
+	fl.StringVar(&f.targetList, "target-list", "", "also probe the exact addresses in `FILE`, one per line, # comments (- for stdin)")
+	f.backend = generator.BackendAuto
+	fl.Var(&f.backend, "backend", "where targets are generated: auto (the GPU when its worker starts, else the CPU), cpu or gpu")
+	fl.StringVar(&f.gpuWorker, "gpu-worker", "", "path of the widescan-gpu worker (default: $"+generator.EnvGPUWorker+", beside widescan, or on $PATH)")
+	fl.IntVar(&f.gpuDevice, "gpu-device", 0, "CUDA device ordinal for the GPU backend")
+	fl.StringVar(&f.resume, "resume", "", "keep the scan's position in `FILE` and continue from it when FILE exists")
 	fl.Float64VarP(&f.rate, "rate", "r", widescan.DefaultRate, "probe rate in probes/s; 0 sends as fast as possible")
 	fl.StringVarP(&f.output, "output", "o", "-", "write hits to `FILE` (- for stdout)")
 	fl.StringVar(&f.outputFormat, "output-format", "jsonl", "hit format: jsonl or csv")
@@ -139,9 +163,28 @@ func (f scanFlags) config(args []string) (widescan.Config, error) {
 		}
 		cfg.Targets = append(cfg.Targets, ws...)
 	}
-	if len(cfg.Targets) == 0 {
-		return cfg, errors.New("no targets: give TARGET arguments or --prefix-file")
+	for _, s := range f.patterns {
+		p, err := generator.ParsePattern(s)
+		if err != nil {
+			return cfg, fmt.Errorf("--pattern: %w", err)
+		}
+		cfg.Patterns = append(cfg.Patterns, p)
 	}
+	if f.targetList != "" {
+		l, err := generator.ReadTargetListFile(f.targetList)
+		if err != nil {
+			return cfg, fmt.Errorf("--target-list: %w", err)
+		}
+		cfg.List = l
+	}
+	if len(cfg.Targets) == 0 && len(cfg.Patterns) == 0 && f.targetList == "" {
+		return cfg, errors.New("no targets: give TARGET arguments, --prefix-file, --pattern or --target-list")
+	}
+	cfg.Backend = f.backend
+	if f.gpuDevice < 0 {
+		return cfg, fmt.Errorf("--gpu-device %d: negative", f.gpuDevice)
+	}
+	cfg.GPU = generator.GPUConfig{Worker: f.gpuWorker, Device: f.gpuDevice}
 	iid, err := generator.ParseIID(f.iid)
 	if err != nil {
 		return cfg, fmt.Errorf("--iid: %w", err)
@@ -244,6 +287,28 @@ func runScan(ctx context.Context, f scanFlags, args []string) (err error) {
 	if err != nil {
 		return err
 	}
+	var rs *resumer
+	if f.resume != "" {
+		fp := fingerprint(cfg)
+		c, ok, err := readCheckpoint(f.resume)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if c.Fingerprint != fp {
+				return fmt.Errorf("resume file %s is for another scan (other targets, IID, patterns, list, shard, target cap or blocklist)", f.resume)
+			}
+			if f.permSeed != 0 && f.permSeed != c.PermSeed {
+				return fmt.Errorf("--perm-seed %d: resume file %s continues the scan with perm seed %d", f.permSeed, f.resume, c.PermSeed)
+			}
+			if c.Done {
+				fmt.Fprintf(os.Stderr, "widescan: resume file %s: the scan already finished\n", f.resume)
+				return nil
+			}
+			cfg.PermSeed, cfg.ScanID, cfg.Start = c.PermSeed, c.ScanID, c.Position
+		}
+		rs = &resumer{path: f.resume, c: checkpoint{Version: checkpointVersion, Fingerprint: fp}}
+	}
 	var out io.Writer = os.Stdout
 	if f.output != "-" && f.output != "" {
 		of, err := os.Create(f.output)
@@ -301,6 +366,20 @@ func runScan(ctx context.Context, f scanFlags, args []string) (err error) {
 	}
 	sp.Store(s)
 	done := make(chan struct{})
+	ckErr := make(chan error, 1)
+	if rs != nil {
+		st0 := s.Stats()
+		rs.c.PermSeed, rs.c.ScanID = st0.PermSeed, st0.ScanID
+		rs.end = st0.Checkpoint + s.Targets()
+		// Written before the first probe, so that the perm seed of a scan
+		// stopped at once is kept.
+		if err := rs.update(st0); err != nil {
+			return err
+		}
+		go rs.loop(s, done, ckErr)
+	} else {
+		ckErr <- nil
+	}
 	progressDone := make(chan struct{})
 	go func() {
 		defer close(progressDone)
@@ -309,6 +388,14 @@ func runScan(ctx context.Context, f scanFlags, args []string) (err error) {
 	st, runErr := s.Run(ctx)
 	close(done)
 	<-progressDone
+	if err := <-ckErr; err != nil {
+		return err
+	}
+	if rs != nil {
+		if err := rs.update(st); err != nil {
+			return err
+		}
+	}
 	if err := hw.Flush(); err != nil {
 		return fmt.Errorf("write hits: %w", err)
 	}
@@ -351,8 +438,16 @@ func progress(s *widescan.Scanner, hw *hitWriter, done <-chan struct{}, quiet bo
 	}
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
+	noted := false
 	update := func() {
 		st := s.Stats()
+		if st.BackendNote != "" && !noted {
+			noted = true
+			if bar != nil {
+				fmt.Fprintln(os.Stderr)
+			}
+			fmt.Fprintln(os.Stderr, "widescan: GPU backend unavailable, generating on the CPU:", st.BackendNote)
+		}
 		if quiet || st.Sent+st.SendErrors == 0 {
 			return
 		}
@@ -386,8 +481,8 @@ func summary(st widescan.Stats, dryRun bool) string {
 	d := st.Duration()
 	pps := st.SendRate()
 	if dryRun {
-		return fmt.Sprintf("widescan: dry run: targets=%d written=%d blocked=%d duration=%s",
-			st.Targets, st.Sent, st.Blocked, d.Round(time.Millisecond))
+		return fmt.Sprintf("widescan: dry run: targets=%d written=%d blocked=%d duration=%s backend=%s checkpoint=%d",
+			st.Targets, st.Sent, st.Blocked, d.Round(time.Millisecond), st.Backend, st.Checkpoint)
 	}
 	s := fmt.Sprintf("widescan: targets=%d sent=%d send_errors=%d hits=%d icmp_errors=%d received=%d invalid=%d duplicate=%d kernel_drops=%d duration=%s rate=%.0f probes/s send_path=%s",
 		st.Targets, st.Sent, st.SendErrors, st.Hits, st.ICMPErrors, st.Received, st.Invalid, st.Duplicate, st.KernelDrops,
@@ -395,7 +490,9 @@ func summary(st widescan.Stats, dryRun bool) string {
 	if st.SendPathNote != "" {
 		s += " (" + st.SendPathNote + ")"
 	}
-	return s
+	// The backend note was printed on a line of its own when the run
+	// opened the backend; the metadata keeps it.
+	return s + fmt.Sprintf(" backend=%s checkpoint=%d", st.Backend, st.Checkpoint)
 }
 
 // parseBandwidth parses a bandwidth in bits/s with an optional K, M or G
@@ -452,7 +549,16 @@ type metadata struct {
 	AchievedPPS float64  `json:"achieved_pps"`
 	SendPath    string   `json:"send_path"`
 	ICMPErrors  uint64   `json:"icmp_errors"`
-	Error       string   `json:"error,omitempty"`
+	// Backend is "cpu" or "gpu"; BackendNote why auto fell back to the CPU.
+	Backend     string `json:"backend"`
+	BackendNote string `json:"backend_note,omitempty"`
+	// StartPosition is the shard position the run began at (--resume) and
+	// Checkpoint the one to continue from.
+	StartPosition uint64   `json:"start_position"`
+	Checkpoint    uint64   `json:"checkpoint"`
+	Patterns      []string `json:"patterns,omitempty"`
+	ListTargets   int      `json:"list_targets,omitempty"`
+	Error         string   `json:"error,omitempty"`
 }
 
 func writeMetadata(path string, cfg widescan.Config, s *widescan.Scanner, st widescan.Stats, runErr error) error {
@@ -482,6 +588,12 @@ func writeMetadata(path string, cfg widescan.Config, s *widescan.Scanner, st wid
 	m.AchievedPPS = st.SendRate()
 	m.SendPath = st.SendPath.String()
 	m.ICMPErrors = st.ICMPErrors
+	m.Backend, m.BackendNote = st.Backend, st.BackendNote
+	m.StartPosition, m.Checkpoint = cfg.Start, st.Checkpoint
+	for _, p := range cfg.Patterns {
+		m.Patterns = append(m.Patterns, p.String())
+	}
+	m.ListTargets = cfg.List.Len()
 	if runErr != nil {
 		m.Error = runErr.Error()
 	}
