@@ -60,7 +60,7 @@ func TestSenderPermission(t *testing.T) {
 // the requests (hop limit, validity) and the replies (which Check accepts).
 func TestSenderNetns(t *testing.T) {
 	name := fmt.Sprintf("ws-ic-%d", os.Getpid())
-	testutil.NewNetns(t, name, "addr add 2001:db8::1/128 dev lo", "addr add 2001:db8::2/128 dev lo")
+	testutil.NewNetns(t, name, "addr add 2001:db8::1/128 dev lo nodad", "addr add 2001:db8::2/128 dev lo nodad")
 	src := netip.MustParseAddr("2001:db8::1")
 	cfg := SenderConfig{Interface: "lo", Source: src, HopLimit: 33, Key: goldenKey(), ScanID: 42}
 

@@ -11,10 +11,12 @@ import (
 )
 
 // NewNetns creates the network namespace name with lo up, then runs each
-// ip(8) command of cmds inside it ("addr add 2001:db8::1/128 dev lo" runs as
+// ip(8) command of cmds inside it ("addr add 2001:db8::1/128 dev lo nodad" runs as
 // "ip -n name addr add …"). A leftover namespace of that name (from a killed
 // run) is deleted first; t.Cleanup deletes the new one, and with it every
-// interface inside. It calls RequirePriv first.
+// interface inside. It calls RequirePriv first. Add addresses with nodad:
+// without it an address stays tentative until the kernel's DAD work item
+// runs, even on lo, and a bind to it fails meanwhile on a loaded machine.
 func NewNetns(t *testing.T, name string, cmds ...string) {
 	t.Helper()
 	RequirePriv(t)
