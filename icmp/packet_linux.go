@@ -251,13 +251,9 @@ func (s *PacketSender) writeBatch(hs []mmsghdr) (int, error) {
 func (s *PacketSender) SetCard(card []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cfg.Card == nil || len(card) != len(s.cfg.Card) {
-		return fmt.Errorf("icmp: set card: %d bytes, want %d", len(card), len(s.cfg.Card))
+	if err := s.cfg.replaceCard(card); err != nil {
+		return err
 	}
-	if _, err := ParseCard(card); err != nil {
-		return fmt.Errorf("icmp: set card: %w", err)
-	}
-	s.cfg.Card = append([]byte(nil), card...)
 	ft, err := newFrameTemplate(s.cfg.SenderConfig, s.cfg.GatewayMAC, s.cfg.SourceMAC)
 	if err != nil {
 		return err

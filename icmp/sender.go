@@ -247,13 +247,19 @@ func (s *Sender) Send(ctx context.Context, targets [][16]byte) (int, error) {
 func (s *Sender) SetCard(card []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cfg.Card == nil || len(card) != len(s.cfg.Card) {
-		return fmt.Errorf("icmp: set card: %d bytes, want %d", len(card), len(s.cfg.Card))
+	return s.cfg.replaceCard(card)
+}
+
+// replaceCard checks card (a valid card of the current card's length) and
+// puts a copy of it in place of c.Card.
+func (c *SenderConfig) replaceCard(card []byte) error {
+	if c.Card == nil || len(card) != len(c.Card) {
+		return fmt.Errorf("icmp: set card: %d bytes, want %d", len(card), len(c.Card))
 	}
 	if _, err := ParseCard(card); err != nil {
 		return fmt.Errorf("icmp: set card: %w", err)
 	}
-	s.cfg.Card = append([]byte(nil), card...)
+	c.Card = append([]byte(nil), card...)
 	return nil
 }
 
