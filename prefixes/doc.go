@@ -22,6 +22,11 @@
 // file and line ("targets.txt:3: bad prefix ..."), so a user sees all
 // problems of a file at once.
 //
+// ParseAliasList and ParseAliasFile read known aliased-prefix lists (the
+// IPv6 Hitlist's one prefix per line, and the TBT detector's
+// "# n PREFIX alised_possibility:K" lines) into Alias entries, with the same
+// per-line error reporting.
+//
 // # The built-in blocklist
 //
 // Builtin returns the ranges a scan never probes unless told to, built from

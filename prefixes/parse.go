@@ -140,6 +140,13 @@ func parsePrefixOrAddr(s string) (netip.Prefix, error) {
 // parseLines calls fn with every non-blank line of r, comments and
 // surrounding whitespace removed, and collects fn's errors as ParseErrors.
 func parseLines(r io.Reader, name string, fn func(string) error) error {
+	return scanLines(r, name, true, func(_ int, s string) error { return fn(s) })
+}
+
+// scanLines is parseLines; with stripComments false, '#' lines and tails
+// reach fn (after trimming) for the caller to interpret.
+// fn also gets the 1-based line number.
+func scanLines(r io.Reader, name string, stripComments bool, fn func(int, string) error) error {
 	br := bufio.NewReaderSize(r, 16<<10)
 	var (
 		errs  []error
@@ -172,14 +179,14 @@ func parseLines(r io.Reader, name string, fn func(string) error) error {
 		if n == 1 {
 			line = bytes.TrimPrefix(line, []byte("\uFEFF"))
 		}
-		if i := bytes.IndexByte(line, '#'); i >= 0 {
+		if i := bytes.IndexByte(line, '#'); i >= 0 && stripComments {
 			line = line[:i]
 		}
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
 		}
-		if err := fn(string(line)); err != nil {
+		if err := fn(n, string(line)); err != nil {
 			report(n, err)
 		}
 	}

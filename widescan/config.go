@@ -163,9 +163,27 @@ type Config struct {
 	DryRun io.Writer
 
 	// OnHit, when not nil, receives every validated, deduplicated hit. It
-	// is called from a single goroutine, in capture order; a slow handler
-	// delays capture (the kernel ring absorbs bursts and counts drops).
+	// is called from one goroutine at a time, in capture order; a slow
+	// handler delays capture (the kernel ring absorbs bursts and counts
+	// drops). With AliasCheck, hits come after the alias test, from the
+	// goroutine that called Run.
 	OnHit func(Hit)
+
+	// Aliased lists known aliased prefixes (see prefixes.ParseAliasList):
+	// a hit whose target lies inside one is reported with Hit.Aliased set
+	// and counted in Stats.AliasedHits, apart from real hosts. They are
+	// still probed. nil: none.
+	Aliased []netip.Prefix
+	// AliasCheck, when > 0, turns on the online alias test: every /64 with
+	// at least AliasCheck Echo Replies (DefaultAliasThreshold is a good
+	// value) gets the IPv6 Hitlist's 16-probe test (see DetectAliases)
+	// once the scan's send phase and cooldown are over, and its Echo
+	// Replies are reported with Hit.Aliased set when all 16 answered. To
+	// mark them all, hits are held back, in memory (about 100 bytes each),
+	// and reported after the test, in capture order; hits inside
+	// Config.Aliased are not held. A stopped or failed scan reports its
+	// held hits unmarked, untested. 0: off.
+	AliasCheck int
 
 	// Beacon, when not nil, puts this instance's signed card in every probe
 	// and turns on peer recognition: other instances' cards, in the Echo
@@ -226,6 +244,14 @@ func (c *Config) Validate() error {
 	}
 	if c.GatewayMAC != nil && len(c.GatewayMAC) != 6 {
 		return fmt.Errorf("widescan: gateway MAC %v: want a 6-byte Ethernet address", c.GatewayMAC)
+	}
+	if c.AliasCheck < 0 {
+		return fmt.Errorf("widescan: negative alias-check threshold %d", c.AliasCheck)
+	}
+	for _, p := range c.Aliased {
+		if !p.IsValid() || !p.Addr().Is6() || p.Addr().Is4In6() {
+			return fmt.Errorf("widescan: aliased prefix %s is not an IPv6 prefix", p)
+		}
 	}
 	if c.OnPeer != nil && c.Beacon == nil {
 		return errors.New("widescan: OnPeer needs a Beacon")

@@ -38,6 +38,23 @@
 // backoff, never blocking) and MetricsHandler (Prometheus text format)
 // report peers to a host node.
 //
+// # Aliased prefixes
+//
+// In an aliased prefix one host or middlebox answers for every address, so
+// its hits show no live host. The alias test is the IPv6 Hitlist's (Gasser et
+// al., "Clusters in the Expanse", IMC 2018): probe one pseudo-random address
+// in each of the 16 subprefixes one nybble longer than the prefix
+// (AliasTargets); if all 16 answer, the prefix is aliased. DetectAliases
+// runs it on a list of prefixes as one list-mode scan. During a scan,
+// Config.Aliased (known lists, see prefixes.ParseAliasList) marks the hits
+// inside them at once, and Config.AliasCheck tests, after the send phase and
+// cooldown, every /64 with that many Echo Replies: the hits are held until
+// the test and reported with Hit.Aliased set for aliased /64s. This is the
+// simplest correct design: the verdict covers every hit of a /64, including
+// those seen before it reached the threshold, at the price of holding hits
+// in memory and one more short scan (16 probes per tested /64, its own
+// sockets and cooldown). Stats.AliasedHits counts the marked hits.
+//
 // # Resume
 //
 // Stats.Checkpoint is the shard position before which every target has been

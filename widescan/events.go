@@ -30,6 +30,17 @@ type Hit struct {
 	// Info is the error's 32-bit field after the checksum: the MTU of a
 	// Packet Too Big, the pointer of a Parameter Problem; 0 otherwise.
 	Info uint32
+	// Aliased reports that Target lies in an aliased prefix: one of
+	// Config.Aliased, or a /64 that the online alias test
+	// (Config.AliasCheck) found aliased. Such a hit does not show a live
+	// host.
+	Aliased bool
+}
+
+// hitOf converts a sniffer reply.
+func hitOf(r sniffer.Reply) Hit {
+	return Hit{Target: r.Target, Responder: r.Responder, RTT: r.RTT, HopLimit: r.HopLimit,
+		Time: r.Time, Type: r.Type, Code: r.Code, Info: r.Info}
 }
 
 // Success reports whether h is an Echo Reply from the target (ZMap's and
@@ -67,6 +78,15 @@ type Stats struct {
 	// part of them that are validated ICMPv6 errors, not Echo Replies.
 	Hits       uint64
 	ICMPErrors uint64
+	// AliasedHits is the part of Hits reported with Hit.Aliased set
+	// (Config.Aliased, Config.AliasCheck). AliasTested counts the /64s the
+	// online alias test probed, AliasFound those it found aliased, and
+	// AliasSent its probes (AliasProbes per /64 and Config.Probes; not in
+	// Sent).
+	AliasedHits uint64
+	AliasTested uint64
+	AliasFound  uint64
+	AliasSent   uint64
 	// SendPath is the send path the run used (SendPathPacket or
 	// SendPathRaw; SendPathRaw for a dry run); SendPathNote says why
 	// SendPathAuto fell back to the raw path ("" otherwise).

@@ -51,6 +51,12 @@ type Scanner struct {
 	checkpoint atomic.Uint64
 	hits       atomic.Uint64
 	icmpErrors atomic.Uint64
+
+	alias       *aliasState
+	aliasedHits atomic.Uint64
+	aliasTested atomic.Uint64
+	aliasFound  atomic.Uint64
+	aliasSent   atomic.Uint64
 }
 
 // New validates cfg, fills its defaults and prepares the target generator
@@ -103,6 +109,9 @@ func New(cfg Config) (*Scanner, error) {
 		return nil, fmt.Errorf("widescan: %w", err)
 	}
 	s.gen = gen
+	if s.alias, err = newAliasState(&cfg); err != nil {
+		return nil, err
+	}
 	s.checkpoint.Store(min(cfg.Start, gen.End()))
 	return s, nil
 }
@@ -129,6 +138,11 @@ func (s *Scanner) Stats() Stats {
 		Hits:       s.hits.Load(),
 		Generated:  s.generated.Load(),
 		Checkpoint: s.checkpoint.Load(),
+
+		AliasedHits: s.aliasedHits.Load(),
+		AliasTested: s.aliasTested.Load(),
+		AliasFound:  s.aliasFound.Load(),
+		AliasSent:   s.aliasSent.Load(),
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -156,7 +170,9 @@ func (s *Scanner) Stats() Stats {
 // when Config.Backend is generator.BackendGPU and the GPU worker cannot
 // start, generator.ErrGPUWorker (wrapped) when it fails later, and any
 // stage's failure. Stats.Checkpoint says where to resume a stopped run.
-// Run may be called once.
+// With Config.AliasCheck, Run also runs the alias test after the cooldown
+// and reports the held hits last; a failed test is an error wrapped with
+// "alias check". Run may be called once.
 func (s *Scanner) Run(ctx context.Context) (Stats, error) {
 	if !s.runOnce.CompareAndSwap(false, true) {
 		return s.Stats(), errors.New("widescan: Run called twice")
@@ -165,6 +181,11 @@ func (s *Scanner) Run(ctx context.Context) (Stats, error) {
 	s.start = time.Now()
 	s.mu.Unlock()
 	err := s.run(ctx)
+	if s.cfg.AliasCheck > 0 {
+		if aerr := s.finishAliasCheck(ctx, err); err == nil {
+			err = aerr
+		}
+	}
 	s.mu.Lock()
 	s.end = time.Now()
 	s.mu.Unlock()
@@ -468,8 +489,28 @@ func (s *Scanner) emit(r sniffer.Reply) {
 	if r.Type != icmp.TypeEchoReply {
 		s.icmpErrors.Add(1)
 	}
+	h := hitOf(r)
+	switch a := s.alias; {
+	case a.knownAliased(h.Target):
+		h.Aliased = true
+	case a.per64 != nil:
+		// Held until the alias test after the send phase.
+		if h.Success() {
+			a.per64[upper64(h.Target)]++
+		}
+		a.held = append(a.held, h)
+		return
+	}
+	s.deliver(h)
+}
+
+// deliver counts an aliased hit and hands h to Config.OnHit.
+func (s *Scanner) deliver(h Hit) {
+	if h.Aliased {
+		s.aliasedHits.Add(1)
+	}
 	if s.cfg.OnHit != nil {
-		s.cfg.OnHit(Hit(r))
+		s.cfg.OnHit(h)
 	}
 }
 

@@ -1,8 +1,12 @@
 // Command widescan is the CLI of the widescan IPv6 discovery engine.
 //
 //	widescan scan [flags] [TARGET...]   probe targets with ICMPv6 Echo Requests, report live hosts
+//	widescan alias [flags] PREFIX...    the 16-probe aliased-prefix test
+//	widescan prefixes [flags] FILE...   registry and routing files to a filtered target list
 //	widescan listen [flags]             report other widescan instances (peers) without scanning
 //	widescan identity [KEY]             print our public key, or endorse KEY as an authority
+//	widescan tga generate|eval          seed-driven target generation and its offline evaluation
+//	widescan bench [flags]              target generation speed, CPU and GPU
 //	widescan testbed up|down|status     a sealed network-namespace testbed for trying it out
 //
 // It is the only place in the module that logs and exits; everything else is
@@ -34,7 +38,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newScanCmd(), newListenCmd(), newIdentityCmd(), newPrefixesCmd(), newBenchCmd(), newTestbedCmd())
+	root.AddCommand(newScanCmd(), newAliasCmd(), newListenCmd(), newIdentityCmd(), newPrefixesCmd(), newTGACmd(), newBenchCmd(), newTestbedCmd())
 	err := root.ExecuteContext(ctx)
 	switch {
 	case err == nil:

@@ -90,6 +90,28 @@ var outputFields = []outputField{
 	{"repeat", "whether the target answered before; always false, as answers are deduplicated (CSV: 0)",
 		func(b []byte, _ widescan.Hit) []byte { return append(b, "false"...) },
 		func(widescan.Hit) string { return "0" }},
+	{"aliased", "whether the target lies in an aliased prefix (--aliased, --alias-check), so that the hit shows no live host (CSV: 1 or 0); added to the fields when either flag is given",
+		func(b []byte, h widescan.Hit) []byte { return strconv.AppendBool(b, h.Aliased) },
+		func(h widescan.Hit) string {
+			if h.Aliased {
+				return "1"
+			}
+			return "0"
+		}},
+}
+
+// withField returns the -f list fields with name appended, unless it is
+// already there or fields is "*".
+func withField(fields, name string) string {
+	if strings.TrimSpace(fields) == "*" {
+		return fields
+	}
+	for _, n := range strings.Split(fields, ",") {
+		if strings.TrimSpace(n) == name {
+			return fields
+		}
+	}
+	return fields + "," + name
 }
 
 // defaultOutputFields is the -f default.

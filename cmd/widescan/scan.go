@@ -64,6 +64,10 @@ type scanFlags struct {
 	resume       string
 	patterns     []string
 	targetList   string
+	aliased      []string
+	aliasedMin   int
+	aliasCheck   bool
+	aliasThresh  int
 }
 
 func newScanCmd() *cobra.Command {
@@ -88,6 +92,13 @@ Targets are generated on the GPU (the widescan-gpu worker) or the CPU:
 --backend auto uses the GPU when its worker starts and says why when it
 falls back. --resume FILE keeps the scan's position in FILE, so that a
 stopped scan, rerun with the same flags, continues exactly where it stopped.
+
+Hits in aliased prefixes (where one host answers for every address) are
+reported apart, with "aliased":true and counted as aliased_hits: --aliased
+FILE names known aliased prefixes (the IPv6 Hitlist's one-prefix-per-line
+list or the TBT format "# n PREFIX alised_possibility:K"), and --alias-check
+runs the Hitlist's 16-probe test, after the send phase, on every /64 with at
+least --alias-threshold hits (the hits are then written after the test).
 
 The built-in blocklist (IANA special-purpose registry, multicast) always
 applies; --unblock PREFIX lifts a named part of it. Needs root or CAP_NET_RAW
@@ -118,7 +129,7 @@ func (f *scanFlags) bind(fl *pflag.FlagSet) {
 	fl.Float64VarP(&f.rate, "rate", "r", widescan.DefaultRate, "probe rate in probes/s; 0 sends as fast as possible")
 	fl.StringVarP(&f.output, "output", "o", "-", "write hits to `FILE` (- for stdout)")
 	fl.StringVar(&f.outputFormat, "output-format", "jsonl", "hit format: jsonl or csv")
-	fl.StringVarP(&f.outputFields, "output-fields", "f", defaultOutputFields, "comma-separated hit fields, or * for all: saddr,daddr,type,code,classification,outersaddr,hlim,rtt_us,timestamp,success,repeat")
+	fl.StringVarP(&f.outputFields, "output-fields", "f", defaultOutputFields, "comma-separated hit fields, or * for all: saddr,daddr,type,code,classification,outersaddr,hlim,rtt_us,timestamp,success,repeat,aliased")
 	fl.StringVar(&f.sendPath, "send-path", "auto", "how probes leave: packet (AF_PACKET Ethernet frames), raw (raw ICMPv6 socket; for tun/VPN links) or auto (packet when the link has an Ethernet header and the gateway MAC is known)")
 	fl.StringVarP(&f.gatewayMAC, "gateway-mac", "G", "", "link-layer address of the next hop for --send-path packet (default: the kernel's neighbour table)")
 	fl.StringVarP(&f.bandwidth, "bandwidth", "B", "", "send rate as bits/s on the wire, with an optional K, M or G suffix (e.g. 10M); overrides --rate")
@@ -143,6 +154,10 @@ func (f *scanFlags) bind(fl *pflag.FlagSet) {
 	fl.StringVar(&f.metadata, "metadata", "", "write a JSON summary of the run to `FILE`")
 	fl.BoolVar(&f.noProgress, "no-progress", false, "no progress bar on stderr")
 	fl.BoolVar(&f.beacon, "beacon", false, "carry our signed beacon card in every probe and report other widescan instances (peers)")
+	fl.StringArrayVar(&f.aliased, "aliased", nil, "report hits inside the aliased prefixes of `FILE` apart (\"aliased\":true): one prefix per line, or TBT \"# n PREFIX alised_possibility:K\" lines (repeatable)")
+	fl.IntVar(&f.aliasedMin, "aliased-min", 8, "with --aliased, skip TBT entries whose alised_possibility is below this")
+	fl.BoolVar(&f.aliasCheck, "alias-check", false, "after the send phase, run the 16-probe alias test on every /64 with at least --alias-threshold hits and mark its hits aliased (hits are held until then)")
+	fl.IntVar(&f.aliasThresh, "alias-threshold", widescan.DefaultAliasThreshold, "hits in one /64 that trigger its alias test (--alias-check)")
 	f.peers.bind(fl, "")
 }
 
@@ -279,6 +294,19 @@ func (f scanFlags) config(args []string) (widescan.Config, error) {
 	if _, err := parseOutputFields(f.outputFields); err != nil {
 		return cfg, fmt.Errorf("--output-fields: %w", err)
 	}
+	for _, p := range f.aliased {
+		as, err := prefixes.ParseAliasFile(p)
+		if err != nil {
+			return cfg, fmt.Errorf("--aliased: %w", err)
+		}
+		cfg.Aliased = append(cfg.Aliased, prefixes.AliasPrefixes(as, f.aliasedMin)...)
+	}
+	if f.aliasCheck {
+		if f.aliasThresh < 1 {
+			return cfg, fmt.Errorf("--alias-threshold %d: want at least 1", f.aliasThresh)
+		}
+		cfg.AliasCheck = f.aliasThresh
+	}
 	return cfg, nil
 }
 
@@ -322,7 +350,11 @@ func runScan(ctx context.Context, f scanFlags, args []string) (err error) {
 		}()
 		out = of
 	}
-	hw, err := newHitWriterFields(out, f.outputFormat, f.outputFields)
+	fields := f.outputFields
+	if f.aliasFeatures() {
+		fields = withField(fields, "aliased")
+	}
+	hw, err := newHitWriterFields(out, f.outputFormat, fields)
 	if err != nil {
 		return err
 	}
@@ -403,6 +435,9 @@ func runScan(ctx context.Context, f scanFlags, args []string) (err error) {
 		return runErr // failed before the first probe: the error says it all
 	}
 	fmt.Fprintln(os.Stderr, summary(st, f.dryRun))
+	if f.aliasFeatures() && !f.dryRun {
+		fmt.Fprintln(os.Stderr, aliasSummary(st))
+	}
 	if f.beacon && !f.dryRun {
 		fmt.Fprintln(os.Stderr, peerSummary(st))
 	}
@@ -415,6 +450,15 @@ func runScan(ctx context.Context, f scanFlags, args []string) (err error) {
 		return errInterrupted
 	}
 	return runErr
+}
+
+// aliasFeatures reports whether hits may be marked aliased.
+func (f scanFlags) aliasFeatures() bool { return len(f.aliased) > 0 || f.aliasCheck }
+
+// aliasSummary is the stderr line of the alias counters.
+func aliasSummary(st widescan.Stats) string {
+	return fmt.Sprintf("widescan: aliased_hits=%d real_hits=%d alias_tested=%d alias_found=%d alias_probes=%d",
+		st.AliasedHits, st.Hits-st.AliasedHits, st.AliasTested, st.AliasFound, st.AliasSent)
 }
 
 // progress draws a progress bar on stderr (probes sent, probes/s, hits, ETA)
@@ -558,7 +602,11 @@ type metadata struct {
 	Checkpoint    uint64   `json:"checkpoint"`
 	Patterns      []string `json:"patterns,omitempty"`
 	ListTargets   int      `json:"list_targets,omitempty"`
-	Error         string   `json:"error,omitempty"`
+	// The alias counters (widescan.Stats), with --aliased or --alias-check.
+	AliasedHits uint64 `json:"aliased_hits,omitempty"`
+	AliasTested uint64 `json:"alias_tested,omitempty"`
+	AliasFound  uint64 `json:"alias_found,omitempty"`
+	Error       string `json:"error,omitempty"`
 }
 
 func writeMetadata(path string, cfg widescan.Config, s *widescan.Scanner, st widescan.Stats, runErr error) error {
@@ -594,6 +642,7 @@ func writeMetadata(path string, cfg widescan.Config, s *widescan.Scanner, st wid
 		m.Patterns = append(m.Patterns, p.String())
 	}
 	m.ListTargets = cfg.List.Len()
+	m.AliasedHits, m.AliasTested, m.AliasFound = st.AliasedHits, st.AliasTested, st.AliasFound
 	if runErr != nil {
 		m.Error = runErr.Error()
 	}

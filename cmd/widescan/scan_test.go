@@ -131,7 +131,7 @@ func TestHitWriterFormats(t *testing.T) {
 	}{
 		{"jsonl", defaultOutputFields, h, `{"saddr":"2001:db8::2","daddr":"2001:db8::1","type":129,"code":0,"hlim":63,"rtt_us":1500,"timestamp":"2026-01-02T03:04:05.000000006Z"}` + "\n"},
 		{"csv", defaultOutputFields, h, "saddr,daddr,type,code,hlim,rtt_us,timestamp\n2001:db8::2,2001:db8::1,129,0,63,1500.0,2026-01-02T03:04:05.000000006Z\n"},
-		{"jsonl", "*", te, `{"saddr":"3fff:0:1::1","daddr":"2001:db8::1","type":3,"code":0,"classification":"timxceed","outersaddr":"3fff:0:1::1","hlim":63,"rtt_us":1500,"timestamp":"2026-01-02T03:04:05.000000006Z","success":false,"repeat":false}` + "\n"},
+		{"jsonl", "*", te, `{"saddr":"3fff:0:1::1","daddr":"2001:db8::1","type":3,"code":0,"classification":"timxceed","outersaddr":"3fff:0:1::1","hlim":63,"rtt_us":1500,"timestamp":"2026-01-02T03:04:05.000000006Z","success":false,"repeat":false,"aliased":false}` + "\n"},
 		{"csv", "daddr,success,outersaddr", h, "daddr,success,outersaddr\n2001:db8::1,1,\n"},
 	}
 	for _, tt := range tests {
