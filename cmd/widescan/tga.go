@@ -1,0 +1,349 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/color"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/p2pnet/widescan/generator"
+)
+
+// tgaSplitSeed is the fixed RNG seed of the eval protocol's cap and split.
+const tgaSplitSeed = 20240601
+
+// tgaCapPer32 is the eval protocol's cap on seeds per /32.
+const tgaCapPer32 = 2000
+
+func newTGACmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tga",
+		Short: "Seed-driven target generation: generate candidates, evaluate against held-out seeds",
+	}
+	cmd.AddCommand(newTGAGenerateCmd(), newTGAEvalCmd())
+	return cmd
+}
+
+func newTGAGenerateCmd() *cobra.Command {
+	var seeds, out string
+	var budget int
+	cmd := &cobra.Command{
+		Use:   "generate --seeds FILE --budget N [-o FILE]",
+		Short: "Write N distinct candidates ranked by expected yield, one address per line",
+		Long: `Generate reads seeds (one IPv6 address or 32 hex digits per line, # comments),
+builds the TGA (see the generator package: a DET-style nybble tree, leave-one-out
+yield estimates per region) and writes exactly --budget distinct candidates, best
+first, none of them a seed or in the built-in blocklist, to stdout or -o FILE.
+When fewer exist it writes them all and says why on stderr.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if seeds == "" || budget <= 0 {
+				return errors.New("--seeds FILE and --budget N > 0 are required")
+			}
+			ss, err := generator.ReadSeedFile(seeds)
+			if err != nil {
+				return err
+			}
+			t, err := generator.NewTGA(ss, generator.TGAConfig{})
+			if err != nil {
+				return err
+			}
+			cands, gerr := t.Generate(budget)
+			w := cmd.OutOrStdout()
+			if out != "" && out != "-" {
+				f, err := os.Create(out)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				w = f
+			}
+			if err := writeCandidates(w, cands); err != nil {
+				return err
+			}
+			if gerr != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "widescan tga generate: wrote %d candidates, fewer than --budget %d: %v\n", len(cands), budget, gerr)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&seeds, "seeds", "", "seed file (\"-\" for stdin)")
+	cmd.Flags().IntVar(&budget, "budget", 0, "number of candidates")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "output file (default stdout)")
+	return cmd
+}
+
+func writeCandidates(w io.Writer, cands [][16]byte) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	var buf []byte
+	for _, c := range cands {
+		buf = netip.AddrFrom16(c).AppendTo(buf[:0])
+		buf = append(buf, '\n')
+		if _, err := bw.Write(buf); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// tgaResult is one row of the eval: one method at one budget.
+type tgaResult struct {
+	Method      string  `json:"method"`
+	Budget      int     `json:"budget"`
+	Candidates  int     `json:"candidates"`
+	Hits        int     `json:"hits"`
+	Recall      float64 `json:"recall"`
+	HitRate     float64 `json:"hit_rate"`
+	New64       int     `json:"new_64s"`
+	New48       int     `json:"new_48s"`
+	CandPerS    float64 `json:"candidates_per_s"`
+	BuildS      float64 `json:"build_s,omitempty"`
+	GenerationS float64 `json:"generation_s"`
+}
+
+type tgaEvalReport struct {
+	Seeds   string      `json:"seeds"`
+	Read    int         `json:"seeds_read"`
+	Capped  int         `json:"seeds_after_cap"`
+	Train   int         `json:"train"`
+	HeldOut int         `json:"held_out"`
+	RNGSeed uint64      `json:"rng_seed"`
+	Results []tgaResult `json:"results"`
+}
+
+// tgaSplit applies the eval protocol: at most tgaCapPer32 seeds per /32
+// (chosen by a shuffle with the fixed seed), then a shuffle and a 20%
+// held-out part. Both parts are returned sorted.
+func tgaSplit(seeds []netip.Addr, seed uint64) (capped int, train, test []netip.Addr) {
+	r := rand.New(rand.NewPCG(seed, seed^0x5eed))
+	s := slices.Clone(seeds)
+	r.Shuffle(len(s), func(i, j int) { s[i], s[j] = s[j], s[i] })
+	per := map[netip.Prefix]int{}
+	kept := s[:0]
+	for _, a := range s {
+		p := netip.PrefixFrom(a, 32).Masked()
+		if per[p] < tgaCapPer32 {
+			per[p]++
+			kept = append(kept, a)
+		}
+	}
+	nTest := len(kept) / 5
+	test = slices.Clone(kept[:nTest])
+	train = slices.Clone(kept[nTest:])
+	slices.SortFunc(test, netip.Addr.Compare)
+	slices.SortFunc(train, netip.Addr.Compare)
+	return len(kept), train, test
+}
+
+// tgaScore scores candidates against the held-out set.
+func tgaScore(method string, budget int, cands [][16]byte, train, test []netip.Addr, gen time.Duration) tgaResult {
+	held := make(map[[16]byte]bool, len(test))
+	for _, a := range test {
+		held[a.As16()] = true
+	}
+	known64 := map[[8]byte]bool{}
+	known48 := map[[6]byte]bool{}
+	for _, a := range train {
+		b := a.As16()
+		known64[[8]byte(b[:8])] = true
+		known48[[6]byte(b[:6])] = true
+	}
+	new64 := map[[8]byte]bool{}
+	new48 := map[[6]byte]bool{}
+	hits := 0
+	for _, c := range cands {
+		if !held[c] {
+			continue
+		}
+		hits++
+		if k := [8]byte(c[:8]); !known64[k] {
+			new64[k] = true
+		}
+		if k := [6]byte(c[:6]); !known48[k] {
+			new48[k] = true
+		}
+	}
+	r := tgaResult{Method: method, Budget: budget, Candidates: len(cands), Hits: hits,
+		New64: len(new64), New48: len(new48), GenerationS: gen.Seconds()}
+	if len(test) > 0 {
+		r.Recall = float64(hits) / float64(len(test))
+	}
+	if len(cands) > 0 {
+		r.HitRate = float64(hits) / float64(len(cands))
+	}
+	if gen > 0 {
+		r.CandPerS = float64(len(cands)) / gen.Seconds()
+	}
+	return r
+}
+
+func parseBudgets(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("budget %q: want a positive integer", f)
+		}
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+func newTGAEvalCmd() *cobra.Command {
+	var seeds, budgets, plotPath string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "eval --seeds FILE [--budget 10000,100000,1000000] [--json] [--plot FILE]",
+		Short: "Evaluate the TGA and two baselines on a held-out 20% of the seeds",
+		Long: `Eval runs the offline protocol: cap the seeds at 2,000 per /32, shuffle with a
+fixed RNG seed and hold out 20%, generate from the other 80%, and report per
+budget the candidates, hits on the held-out seeds, recall, hit rate, new /64s and
+/48s hit (not holding a training seed) and candidates/s (generation only; the
+TGA's one-off build time is reported apart). The baselines run on the same
+split: low-byte (::1, ::2, ... in every training /64) and subnet-walk (each
+seed's IID in the /64s 1, -1, 2, -2, ... away). --plot FILE draws recall
+against budget (PNG, SVG or PDF by extension).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if seeds == "" {
+				return errors.New("--seeds FILE is required")
+			}
+			bs, err := parseBudgets(budgets)
+			if err != nil {
+				return err
+			}
+			ss, err := generator.ReadSeedFile(seeds)
+			if err != nil {
+				return err
+			}
+			rep, err := tgaEval(seeds, ss, bs)
+			if err != nil {
+				return err
+			}
+			if plotPath != "" {
+				if err := plotTGA(rep, plotPath); err != nil {
+					return fmt.Errorf("plot: %w", err)
+				}
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rep)
+			}
+			fmt.Fprintf(w, "%s: %d seeds, %d after the /32 cap, train %d, held out %d (rng seed %d)\n",
+				rep.Seeds, rep.Read, rep.Capped, rep.Train, rep.HeldOut, rep.RNGSeed)
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "method\tbudget\tcandidates\thits\trecall\thit rate\tnew /64s\tnew /48s\tcandidates/s\t")
+			for _, r := range rep.Results {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2f%%\t%.3f%%\t%d\t%d\t%.3g\t\n", r.Method, r.Budget, r.Candidates,
+					r.Hits, 100*r.Recall, 100*r.HitRate, r.New64, r.New48, r.CandPerS)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, r := range rep.Results {
+				if r.BuildS > 0 {
+					fmt.Fprintf(w, "tga build (tree and ranking): %.3f s\n", r.BuildS)
+					break
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&seeds, "seeds", "", "seed file (\"-\" for stdin)")
+	cmd.Flags().StringVar(&budgets, "budget", "10000,100000,1000000", "comma-separated budgets")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "write JSON")
+	cmd.Flags().StringVar(&plotPath, "plot", "", "draw recall against budget to this file")
+	return cmd
+}
+
+func tgaEval(name string, seeds []netip.Addr, budgets []int) (*tgaEvalReport, error) {
+	capped, train, test := tgaSplit(seeds, tgaSplitSeed)
+	rep := &tgaEvalReport{Seeds: name, Read: len(seeds), Capped: capped, Train: len(train), HeldOut: len(test), RNGSeed: tgaSplitSeed}
+	start := time.Now()
+	t, err := generator.NewTGA(train, generator.TGAConfig{})
+	if err != nil {
+		return nil, err
+	}
+	build := time.Since(start)
+	for _, b := range budgets {
+		start := time.Now()
+		c, err := t.Generate(b)
+		if err != nil && !errors.Is(err, generator.ErrExhausted) {
+			return nil, err
+		}
+		r := tgaScore("tga", b, c, train, test, time.Since(start))
+		r.BuildS = build.Seconds()
+		rep.Results = append(rep.Results, r)
+	}
+	for _, m := range []struct {
+		name string
+		f    func([]netip.Addr, int) ([][16]byte, error)
+	}{
+		{"low-byte", func(s []netip.Addr, n int) ([][16]byte, error) { return generator.LowByteCandidates(s, n, nil) }},
+		{"subnet-walk", func(s []netip.Addr, n int) ([][16]byte, error) { return generator.SubnetWalkCandidates(s, n, nil) }},
+	} {
+		for _, b := range budgets {
+			start := time.Now()
+			c, err := m.f(train, b)
+			if err != nil && !errors.Is(err, generator.ErrExhausted) {
+				return nil, err
+			}
+			rep.Results = append(rep.Results, tgaScore(m.name, b, c, train, test, time.Since(start)))
+		}
+	}
+	return rep, nil
+}
+
+func plotTGA(rep *tgaEvalReport, path string) error {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("Recall on held-out seeds: %s (train %d, held out %d)", rep.Seeds, rep.Train, rep.HeldOut)
+	p.X.Label.Text = "budget (candidates)"
+	p.Y.Label.Text = "recall (%)"
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Add(plotter.NewGrid())
+	colors := []color.Color{color.RGBA{R: 200, A: 255}, color.RGBA{G: 120, B: 200, A: 255}, color.RGBA{R: 90, G: 160, B: 40, A: 255}}
+	var methods []string
+	by := map[string]plotter.XYs{}
+	for _, r := range rep.Results {
+		if _, ok := by[r.Method]; !ok {
+			methods = append(methods, r.Method)
+		}
+		by[r.Method] = append(by[r.Method], plotter.XY{X: float64(r.Budget), Y: 100 * r.Recall})
+	}
+	for i, m := range methods {
+		line, points, err := plotter.NewLinePoints(by[m])
+		if err != nil {
+			return err
+		}
+		c := colors[i%len(colors)]
+		line.Color, line.Width = c, vg.Points(2)
+		points.Color, points.Shape, points.Radius = c, draw.CircleGlyph{}, vg.Points(3)
+		p.Add(line, points)
+		p.Legend.Add(m, line, points)
+	}
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Y.Min = 0
+	p.Y.Max = math.Max(p.Y.Max, 10)
+	return p.Save(20*vg.Centimeter, 13*vg.Centimeter, path)
+}

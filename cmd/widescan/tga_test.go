@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runTGA(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	c := newTGACmd()
+	c.SetArgs(args)
+	c.SetOut(&out)
+	c.SetErr(&errb)
+	err := c.Execute()
+	return out.String(), errb.String(), err
+}
+
+func writeSeeds(t *testing.T, lines ...string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "seeds.txt")
+	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestTGAGenerateWritesExactlyTheBudget(t *testing.T) {
+	seeds := writeSeeds(t, "# seeds", "2a00:1450:4001:80b::1", "2a00:1450:4001:80b::2", "2a0014504001080c0000000000000001")
+	outFile := filepath.Join(t.TempDir(), "c.txt")
+	_, stderr, err := runTGA(t, "generate", "--seeds", seeds, "--budget", "500", "-o", outFile)
+	if err != nil || stderr != "" {
+		t.Fatalf("generate: %v, stderr %q", err, stderr)
+	}
+	b, err := os.ReadFile(outFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Fields(string(b))
+	seen := map[netip.Addr]bool{}
+	for _, l := range lines {
+		a := netip.MustParseAddr(l)
+		if seen[a] || a == netip.MustParseAddr("2a00:1450:4001:80b::1") {
+			t.Fatalf("candidate %s repeated or a seed", a)
+		}
+		seen[a] = true
+	}
+	if len(lines) != 500 {
+		t.Fatalf("%d candidates, want 500", len(lines))
+	}
+}
+
+func TestTGAGenerateSaysWhyWhenShort(t *testing.T) {
+	seeds := writeSeeds(t, "2a00:1450:4001:80b::1")
+	out, stderr, err := runTGA(t, "generate", "--seeds", seeds, "--budget", "100000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(strings.Fields(out))
+	if n == 0 || n >= 100000 || !strings.Contains(stderr, "fewer than --budget") {
+		t.Fatalf("%d candidates, stderr %q", n, stderr)
+	}
+}
+
+func TestTGAGenerateBadSeedNamesTheLine(t *testing.T) {
+	seeds := writeSeeds(t, "2a00::1", "192.0.2.1")
+	_, _, err := runTGA(t, "generate", "--seeds", seeds, "--budget", "10")
+	if err == nil || !strings.Contains(err.Error(), ":2:") {
+		t.Fatalf("err = %v, want one naming line 2", err)
+	}
+}
+
+func TestTGAEvalJSONAndPlot(t *testing.T) {
+	var lines []string
+	for i := range 200 {
+		a := netip.AddrFrom16([16]byte{0x2a, 0, 0x14, 0x50, 0, 0, 0, byte(i % 7), 15: byte(i)})
+		lines = append(lines, a.String())
+	}
+	seeds := writeSeeds(t, lines...)
+	png := filepath.Join(t.TempDir(), "r.png")
+	out, _, err := runTGA(t, "eval", "--seeds", seeds, "--budget", "100,1000", "--json", "--plot", png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep tgaEvalReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Train != 160 || rep.HeldOut != 40 || len(rep.Results) != 6 {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, r := range rep.Results {
+		if r.Candidates != r.Budget || r.Hits > r.Candidates || r.Recall != float64(r.Hits)/40 {
+			t.Errorf("row %+v", r)
+		}
+	}
+	if st, err := os.Stat(png); err != nil || st.Size() == 0 {
+		t.Fatalf("plot: %v", err)
+	}
+	txt, _, err := runTGA(t, "eval", "--seeds", seeds, "--budget", "100")
+	if err != nil || !strings.Contains(txt, "subnet-walk") || !strings.Contains(txt, "held out 40") {
+		t.Fatalf("table %q, %v", txt, err)
+	}
+}
+
+func TestTGASplitIsFixedAndCapped(t *testing.T) {
+	var seeds []netip.Addr
+	for i := range 2500 {
+		seeds = append(seeds, netip.AddrFrom16([16]byte{0x2a, 0, 0, 1, 14: byte(i >> 8), 15: byte(i)}))
+	}
+	seeds = append(seeds, netip.MustParseAddr("2a00:2::1"))
+	n, tr, te := tgaSplit(seeds, tgaSplitSeed)
+	n2, tr2, te2 := tgaSplit(seeds, tgaSplitSeed)
+	if n != 2001 || len(tr)+len(te) != 2001 || len(te) != 400 {
+		t.Fatalf("capped %d, train %d, test %d", n, len(tr), len(te))
+	}
+	if n2 != n || len(tr2) != len(tr) || tr2[0] != tr[0] || te2[0] != te[0] {
+		t.Fatal("split not deterministic")
+	}
+}

@@ -1,0 +1,630 @@
+package generator
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"net/netip"
+	"slices"
+
+	"github.com/p2pnet/widescan/prefixes"
+)
+
+// ErrExhausted is wrapped by TGA.Generate and the baselines when they run
+// out of candidates before the budget: the returned slice holds every
+// candidate they have, and the error says how many.
+var ErrExhausted = errors.New("candidates exhausted before the budget")
+
+// TGAConfig configures NewTGA. The zero value of each field is its default.
+type TGAConfig struct {
+	// Blocklist is the space never generated. nil means
+	// prefixes.NewBlocklist(nil, nil): the built-in list, nothing lifted.
+	Blocklist *prefixes.Blocklist
+	// LeafSize is the most seeds a leaf region of the tree holds. 0 means 16.
+	LeafSize int
+	// StatSeeds is the fewest seeds a tree node needs to keep yield
+	// statistics of its own (smaller nodes use their parent's). 0 means 64.
+	StatSeeds int
+}
+
+// Region is a leaf of the TGA's space-partition tree: the nybbles its seeds
+// share are fixed, the others are wildcards.
+type Region struct {
+	// Pattern holds the fixed nybbles and the wildcards.
+	Pattern Pattern
+	// Seeds is the number of seeds in the region.
+	Seeds int
+	// Density is log16 of Seeds / Pattern.Count(): the seeds per address,
+	// as a nybble exponent (0 is a region made only of seeds).
+	Density float64
+}
+
+// TGA is a seed-driven target generation algorithm: it learns where live
+// hosts cluster from known-active addresses (seeds) and ranks candidate
+// addresses by their expected yield. It is immutable once built and safe
+// for concurrent use.
+//
+// # Algorithm
+//
+// The tree follows 6Tree (Liu et al., "6Tree: Efficient dynamic discovery
+// of active addresses in the IPv6 address space", Computer Networks 2019)
+// and DET (Song et al., "DET: Enabling Efficient Probing of IPv6 Active
+// Addresses", IEEE/ACM ToN 2022): a node splits its seeds into up to 16
+// children by the value of one nybble, the position with the lowest
+// Shannon entropy above zero (DET's choice; Entropy/IP, Foremski et al.
+// IMC 2016, introduced per-nybble entropy), until a node holds at most
+// LeafSize seeds or its seeds agree on every nybble. Leaves are regions
+// (fixed and wildcard nybbles, as 6Gen's clusters, Murdock et al. IMC 2017).
+//
+// Both published algorithms spend nearly all their hits on one step: each
+// seed expanded along one free nybble. They emit it unranked. TGA ranks it
+// and mixes in the two strongest simple generators, as three families of
+// candidate groups:
+//
+//   - line (p, j): the 16 addresses that agree with a seed on every nybble
+//     but nybble p, j of them seeds;
+//   - subnet walk (d): the seed's IID in the /64 d subnets away, |d| <= 16;
+//   - low byte (v): ::v in a /64 that holds seeds, 1 <= v <= 64.
+//
+// The expected yield of each group is estimated from the seeds themselves
+// by leave-one-out (Good–Turing style): hiding one seed of a line with j+1
+// seeds leaves a line with j seeds and one hidden hit among 16-j
+// candidates, so the hit rate of (p, j) is c[j+1] / ((c[j]/j + c[j+1]) ·
+// (16-j)), c[j] being the seeds on lines with j seeds; likewise the rate of
+// subnet walk d is the fraction of seeds whose d-neighbour is a seed, and of
+// low byte v the fraction of /64s with another seed where ::v is one. The
+// counts are kept per tree node of at least StatSeeds seeds and shrunk
+// towards the parent's rates (a prior worth 64 candidates), so a dense
+// region speaks for itself and a sparse one borrows from its ancestors.
+// Groups are emitted in descending rate, each line from the values nearest
+// the seed's outward. This is the feedback-free form of 6Hit's and 6Scan's
+// reward per region (Hou et al. INFOCOM 2021; Hou et al. ToN 2023), with
+// the reward estimated offline.
+type TGA struct {
+	seeds   []u128 // sorted
+	seedSet u128Set
+	block   []ipRange
+	groups  []tgaGroup // by descending rate
+	regions []Region
+}
+
+// group kinds, in tie-break order.
+const (
+	kindLine uint8 = iota
+	kindWalk
+	kindLow
+)
+
+const (
+	walkMax  = 16 // subnet walk |d|
+	lowMax   = 64 // low byte v
+	priorWt  = 64 // shrinkage prior, in candidates
+	maxNybbl = 32
+)
+
+// tgaGroup is a group of candidates with one expected rate.
+type tgaGroup struct {
+	rate   float32
+	kind   uint8
+	pos    uint8 // line: nybble position
+	d      int16 // walk: d; low: v
+	anchor int32 // index in TGA.seeds
+}
+
+// tgaNode is a node of the tree: seeds order[lo:hi].
+type tgaNode struct{ lo, hi, parent int32 }
+
+// tgaStats are a node's leave-one-out rates.
+type tgaStats struct {
+	line [maxNybbl][2][17]float32 // [p][p is a wildcard of the seed's leaf][j]
+	walk [2*walkMax + 1]float32
+	low  [lowMax + 1]float32
+}
+
+func nyb(x u128, p int) int {
+	if p < 16 {
+		return int(x.hi>>(60-4*uint(p))) & 0xf
+	}
+	return int(x.lo>>(60-4*uint(p-16))) & 0xf
+}
+
+func setNyb(x u128, p, v int) u128 {
+	if p < 16 {
+		s := 60 - 4*uint(p)
+		x.hi = x.hi&^(0xf<<s) | uint64(v)<<s
+	} else {
+		s := 60 - 4*uint(p-16)
+		x.lo = x.lo&^(0xf<<s) | uint64(v)<<s
+	}
+	return x
+}
+
+// NewTGA builds the tree and the ranked candidate groups from seeds (any
+// order, duplicates allowed; zones dropped). It returns an error for a seed
+// that is not IPv6 and for a bad blocklist; no seeds is not an error (the
+// TGA then generates nothing).
+func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
+	bl := cfg.Blocklist
+	if bl == nil {
+		var err error
+		if bl, err = prefixes.NewBlocklist(nil, nil); err != nil {
+			return nil, err
+		}
+	}
+	leaf := cmp.Or(cfg.LeafSize, 16)
+	statMin := cmp.Or(cfg.StatSeeds, 64)
+	t := &TGA{block: blockRanges(bl)}
+	for _, a := range seeds {
+		if !a.Is6() || a.Is4In6() {
+			return nil, fmt.Errorf("seed %s: %w", a, ErrSeed)
+		}
+		t.seeds = append(t.seeds, u128From(a))
+	}
+	slices.SortFunc(t.seeds, cmpU128)
+	t.seeds = slices.Compact(t.seeds)
+	n := len(t.seeds)
+	t.seedSet = newU128Set(n)
+	for _, s := range t.seeds {
+		t.seedSet.add(s)
+	}
+	if n == 0 {
+		return t, nil
+	}
+
+	// Per-seed counts: the seeds on its line along p, its walk neighbours,
+	// and its low-byte evidence.
+	lineJ := make([][maxNybbl]uint8, n)
+	type ks struct {
+		k u128
+		i int32
+	}
+	keys := make([]ks, n)
+	var lineAnchors [maxNybbl][]int32 // first seed of each line
+	var lineSize [maxNybbl][]uint8
+	for p := range maxNybbl {
+		for i, s := range t.seeds {
+			keys[i] = ks{setNyb(s, p, 0), int32(i)}
+		}
+		slices.SortFunc(keys, func(a, b ks) int {
+			return cmp.Or(cmpU128(a.k, b.k), cmp.Compare(a.i, b.i))
+		})
+		for i := 0; i < n; {
+			j := i + 1
+			for j < n && keys[j].k == keys[i].k {
+				j++
+			}
+			for k := i; k < j; k++ {
+				lineJ[keys[k].i][p] = uint8(j - i)
+			}
+			lineAnchors[p] = append(lineAnchors[p], keys[i].i)
+			lineSize[p] = append(lineSize[p], uint8(j-i))
+			i = j
+		}
+	}
+	walkHit := make([]uint32, n) // bit d+walkMax: neighbour d is a seed
+	lowHit := make([]int16, n)   // v when the seed is ::v and its /64 has another seed, else 0
+	first64 := make([]bool, n)   // first seed of its /64
+	for i, s := range t.seeds {
+		for d := -walkMax; d <= walkMax; d++ {
+			if d != 0 && t.seedSet.has(u128{s.hi + uint64(int64(d)), s.lo}) {
+				walkHit[i] |= 1 << uint(d+walkMax)
+			}
+		}
+		first64[i] = i == 0 || t.seeds[i-1].hi != s.hi
+		many := !first64[i] || i+1 < n && t.seeds[i+1].hi == s.hi
+		if many && s.lo >= 1 && s.lo <= lowMax {
+			lowHit[i] = int16(s.lo)
+		}
+	}
+
+	// The tree, over a permutation of seed indices; node stats bottom-up.
+	order := make([]int32, n)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	statOf := make([]int32, n)    // stat node of each seed
+	leafWild := make([]uint32, n) // wildcards of each seed's leaf (Pattern.wild)
+	var stats []tgaStats
+	var nodes []tgaNode
+	type counts struct {
+		line  [maxNybbl][2][18]float64
+		walk  [2*walkMax + 1]float64
+		low   [lowMax + 1]float64
+		seeds float64
+		s64   float64
+	}
+	var build func(lo, hi int, parent int32, fixed uint32)
+	build = func(lo, hi int, parent int32, fixed uint32) {
+		me := int32(len(nodes))
+		nodes = append(nodes, tgaNode{lo: int32(lo), hi: int32(hi), parent: parent})
+		// Split on the variable nybble of lowest entropy.
+		best, bestH := -1, math.Inf(1)
+		if hi-lo > leaf {
+			for p := range maxNybbl {
+				if fixed>>uint(31-p)&1 != 0 {
+					continue
+				}
+				var cnt [16]int
+				for _, i := range order[lo:hi] {
+					cnt[nyb(t.seeds[i], p)]++
+				}
+				h := 0.0
+				for _, c := range cnt {
+					if c > 0 {
+						f := float64(c) / float64(hi-lo)
+						h -= f * math.Log2(f)
+					}
+				}
+				if h > 0 && h < bestH {
+					best, bestH = p, h
+				}
+			}
+		}
+		if best < 0 {
+			r := t.region(order[lo:hi])
+			for _, i := range order[lo:hi] {
+				leafWild[i] = r.Pattern.wild
+			}
+			t.regions = append(t.regions, r)
+			return
+		}
+		slices.SortStableFunc(order[lo:hi], func(a, b int32) int {
+			return cmp.Compare(nyb(t.seeds[a], best), nyb(t.seeds[b], best))
+		})
+		f := fixed | 1<<uint(31-best)
+		for i := lo; i < hi; {
+			j := i + 1
+			v := nyb(t.seeds[order[i]], best)
+			for j < hi && nyb(t.seeds[order[j]], best) == v {
+				j++
+			}
+			// stats may move when appended to: pass a copy of my.
+			build(i, j, me, f)
+			i = j
+		}
+	}
+	build(0, n, -1, 0)
+
+	// Stats, parents first (nodes are in preorder): a node of at least
+	// statMin seeds, and the root, keep their own, shrunk towards the
+	// nearest ancestor's.
+	statAt := make([]int32, len(nodes)) // stat node serving each node
+	for k, nd := range nodes {
+		lo, hi := int(nd.lo), int(nd.hi)
+		var parent *tgaStats
+		if nd.parent >= 0 {
+			statAt[k] = statAt[nd.parent]
+			parent = &stats[statAt[k]]
+		}
+		if hi-lo < statMin && parent != nil {
+			continue
+		}
+		var c counts
+		for _, i := range order[lo:hi] {
+			for p := range maxNybbl {
+				c.line[p][leafWild[i]>>uint(31-p)&1][lineJ[i][p]]++
+			}
+			for d := range 2*walkMax + 1 {
+				if walkHit[i]>>uint(d)&1 != 0 {
+					c.walk[d]++
+				}
+			}
+			c.low[lowHit[i]]++
+			c.seeds++
+			if first64[i] {
+				c.s64++
+			}
+		}
+		var st tgaStats
+		shrink := func(h, tr float64, prior float32) float32 {
+			return float32((h + priorWt*float64(prior)) / (tr + priorWt))
+		}
+		var zero tgaStats
+		pr := parent
+		if pr == nil {
+			pr = &zero
+		}
+		for p := range maxNybbl {
+			for w := range 2 {
+				for j := 1; j <= 15; j++ {
+					h := c.line[p][w][j+1]
+					tr := (c.line[p][w][j]/float64(j) + h) * float64(16-j)
+					st.line[p][w][j] = shrink(h, tr, pr.line[p][w][j])
+				}
+			}
+		}
+		for d := range 2*walkMax + 1 {
+			st.walk[d] = shrink(c.walk[d], c.seeds, pr.walk[d])
+		}
+		for v := 1; v <= lowMax; v++ {
+			st.low[v] = shrink(c.low[v], c.s64, pr.low[v])
+		}
+		stats = append(stats, st)
+		statAt[k] = int32(len(stats) - 1)
+		for _, i := range order[lo:hi] {
+			statOf[i] = statAt[k]
+		}
+	}
+	slices.SortStableFunc(t.regions, func(a, b Region) int { return cmp.Compare(b.Density, a.Density) })
+
+	// The groups.
+	for p := range maxNybbl {
+		for k, a := range lineAnchors[p] {
+			j := lineSize[p][k]
+			if j >= 16 {
+				continue
+			}
+			r := stats[statOf[a]].line[p][leafWild[a]>>uint(31-p)&1][j]
+			t.groups = append(t.groups, tgaGroup{rate: r, kind: kindLine, pos: uint8(p), anchor: a})
+		}
+	}
+	for i := range t.seeds {
+		st := &stats[statOf[i]]
+		for d := -walkMax; d <= walkMax; d++ {
+			if d != 0 {
+				t.groups = append(t.groups, tgaGroup{rate: st.walk[d+walkMax], kind: kindWalk, d: int16(d), anchor: int32(i)})
+			}
+		}
+		if first64[i] {
+			for v := 1; v <= lowMax; v++ {
+				t.groups = append(t.groups, tgaGroup{rate: st.low[v], kind: kindLow, d: int16(v), anchor: int32(i)})
+			}
+		}
+	}
+	slices.SortFunc(t.groups, func(a, b tgaGroup) int {
+		return cmp.Or(cmp.Compare(b.rate, a.rate), cmp.Compare(a.kind, b.kind),
+			cmp.Compare(a.pos, b.pos), cmp.Compare(a.d, b.d), cmp.Compare(a.anchor, b.anchor))
+	})
+	return t, nil
+}
+
+// region returns the leaf region of the seeds idx.
+func (t *TGA) region(idx []int32) Region {
+	s0 := t.seeds[idx[0]]
+	var diff u128
+	for _, i := range idx[1:] {
+		diff.hi |= t.seeds[i].hi ^ s0.hi
+		diff.lo |= t.seeds[i].lo ^ s0.lo
+	}
+	var p Pattern
+	a := s0
+	for q := range maxNybbl {
+		if nyb(diff, q) != 0 {
+			p.wild |= 1 << uint(31-q)
+			a = setNyb(a, q, 0)
+		}
+	}
+	p.addr = a.addr().As16()
+	w := p.Wildcards()
+	return Region{Pattern: p, Seeds: len(idx), Density: math.Log(float64(len(idx)))/math.Log(16) - float64(w)}
+}
+
+// Seeds returns the number of distinct seeds the TGA was built from.
+func (t *TGA) Seeds() int { return len(t.seeds) }
+
+// Regions returns the leaf regions of the tree, densest first. The slice is
+// a copy.
+func (t *TGA) Regions() []Region { return slices.Clone(t.regions) }
+
+// Generate returns up to budget distinct candidates, best first: none is a
+// seed or blocked. With fewer than budget candidates to give it returns
+// them all and an error wrapping ErrExhausted. The result is the same for
+// the same seeds, configuration and budget (and a longer budget extends a
+// shorter one). Generate allocates the result and a set of 2·budget
+// addresses; it is safe for concurrent use.
+func (t *TGA) Generate(budget int) ([][16]byte, error) {
+	e := newEmitter(&t.seedSet, t.block, budget)
+	for gi := 0; gi < len(t.groups) && !e.full(); gi++ {
+		g := &t.groups[gi]
+		s := t.seeds[g.anchor]
+		switch g.kind {
+		case kindLine:
+			p := int(g.pos)
+			v0 := nyb(s, p)
+			for k := 1; k < 16 && !e.full(); k++ {
+				if v := v0 + k; v < 16 {
+					e.add(setNyb(s, p, v))
+				}
+				if v := v0 - k; v >= 0 && !e.full() {
+					e.add(setNyb(s, p, v))
+				}
+			}
+		case kindWalk:
+			e.add(u128{s.hi + uint64(int64(g.d)), s.lo})
+		case kindLow:
+			e.add(u128{s.hi, uint64(g.d)})
+		}
+	}
+	return e.result()
+}
+
+// LowByteCandidates is the low-byte baseline: ::1 in every /64 that holds a
+// seed, then ::2 in every one, and so on (/64s in ascending order), up to
+// budget distinct candidates, none a seed or blocked (bl nil is the
+// built-in list). It wraps ErrExhausted when ::ffff is passed first.
+func LowByteCandidates(seeds []netip.Addr, budget int, bl *prefixes.Blocklist) ([][16]byte, error) {
+	ss, set, block, err := baselineInput(seeds, bl)
+	if err != nil {
+		return nil, err
+	}
+	var nets []uint64
+	for _, s := range ss {
+		if len(nets) == 0 || nets[len(nets)-1] != s.hi {
+			nets = append(nets, s.hi)
+		}
+	}
+	e := newEmitter(&set, block, budget)
+	for v := uint64(1); v <= 0xffff && !e.full() && len(nets) > 0; v++ {
+		for _, h := range nets {
+			if e.full() {
+				break
+			}
+			e.add(u128{h, v})
+		}
+	}
+	return e.result()
+}
+
+// SubnetWalkCandidates is the subnet-walk baseline: each seed's IID in the
+// /64 one subnet above, then one below, then two above, … (seeds in
+// ascending order at each step), up to budget distinct candidates, none a
+// seed or blocked (bl nil is the built-in list). It wraps ErrExhausted after
+// 2^16 steps each way.
+func SubnetWalkCandidates(seeds []netip.Addr, budget int, bl *prefixes.Blocklist) ([][16]byte, error) {
+	ss, set, block, err := baselineInput(seeds, bl)
+	if err != nil {
+		return nil, err
+	}
+	e := newEmitter(&set, block, budget)
+	for d := uint64(1); d <= 1<<16 && !e.full() && len(ss) > 0; d++ {
+		for _, s := range ss {
+			if e.full() {
+				break
+			}
+			e.add(u128{s.hi + d, s.lo})
+			if !e.full() {
+				e.add(u128{s.hi - d, s.lo})
+			}
+		}
+	}
+	return e.result()
+}
+
+func baselineInput(seeds []netip.Addr, bl *prefixes.Blocklist) ([]u128, u128Set, []ipRange, error) {
+	if bl == nil {
+		var err error
+		if bl, err = prefixes.NewBlocklist(nil, nil); err != nil {
+			return nil, u128Set{}, nil, err
+		}
+	}
+	ss := make([]u128, 0, len(seeds))
+	for _, a := range seeds {
+		if !a.Is6() || a.Is4In6() {
+			return nil, u128Set{}, nil, fmt.Errorf("seed %s: %w", a, ErrSeed)
+		}
+		ss = append(ss, u128From(a))
+	}
+	slices.SortFunc(ss, cmpU128)
+	ss = slices.Compact(ss)
+	set := newU128Set(len(ss))
+	for _, s := range ss {
+		set.add(s)
+	}
+	return ss, set, blockRanges(bl), nil
+}
+
+// blockRanges returns bl's blocked space as sorted inclusive ranges.
+func blockRanges(bl *prefixes.Blocklist) []ipRange {
+	var out []ipRange
+	for _, r := range bl.IPSet().Ranges() {
+		f, t := u128From(r.From()), u128From(r.To())
+		out = append(out, ipRange{fromHi: f.hi, fromLo: f.lo, toHi: t.hi, toLo: t.lo})
+	}
+	return out
+}
+
+// inRanges reports whether x lies in one of the sorted ranges r.
+func inRanges(r []ipRange, x u128) bool {
+	i, j := 0, len(r)
+	for i < j {
+		m := int(uint(i+j) >> 1)
+		if r[m].fromHi < x.hi || r[m].fromHi == x.hi && r[m].fromLo <= x.lo {
+			i = m + 1
+		} else {
+			j = m
+		}
+	}
+	if i == 0 {
+		return false
+	}
+	y := &r[i-1]
+	return x.hi < y.toHi || x.hi == y.toHi && x.lo <= y.toLo
+}
+
+// emitter collects distinct, unblocked non-seed candidates up to a budget.
+type emitter struct {
+	seeds  *u128Set
+	seen   u128Set
+	block  []ipRange
+	out    [][16]byte
+	budget int
+}
+
+func newEmitter(seeds *u128Set, block []ipRange, budget int) *emitter {
+	budget = max(budget, 0)
+	return &emitter{seeds: seeds, seen: newU128Set(budget), block: block, out: make([][16]byte, 0, budget), budget: budget}
+}
+
+func (e *emitter) full() bool { return len(e.out) >= e.budget }
+
+func (e *emitter) add(x u128) {
+	if e.seeds.has(x) || inRanges(e.block, x) || !e.seen.add(x) {
+		return
+	}
+	var a [16]byte
+	putU128(&a, x)
+	e.out = append(e.out, a)
+}
+
+func (e *emitter) result() ([][16]byte, error) {
+	if len(e.out) < e.budget {
+		return e.out, fmt.Errorf("%d of %d candidates: %w", len(e.out), e.budget, ErrExhausted)
+	}
+	return e.out, nil
+}
+
+func putU128(a *[16]byte, x u128) {
+	for i := range 8 {
+		a[i] = byte(x.hi >> (56 - 8*uint(i)))
+		a[8+i] = byte(x.lo >> (56 - 8*uint(i)))
+	}
+}
+
+// u128Set is an open-addressing hash set of addresses (linear probing,
+// load at most 1/2).
+type u128Set struct {
+	keys []u128
+	used []uint64 // bitmap
+	mask uint64
+}
+
+func newU128Set(n int) u128Set {
+	c := uint64(16)
+	for c < 2*uint64(n)+2 {
+		c <<= 1
+	}
+	return u128Set{keys: make([]u128, c), used: make([]uint64, (c+63)/64), mask: c - 1}
+}
+
+func (s *u128Set) slot(x u128) uint64 {
+	h := mix64(x.hi ^ bits.RotateLeft64(x.lo, 29) ^ x.lo*golden64)
+	return h & s.mask
+}
+
+func (s *u128Set) has(x u128) bool {
+	for i := s.slot(x); ; i = (i + 1) & s.mask {
+		if s.used[i>>6]>>(i&63)&1 == 0 {
+			return false
+		}
+		if s.keys[i] == x {
+			return true
+		}
+	}
+}
+
+// add inserts x and reports whether it was new. The set must not be
+// filled past half its capacity.
+func (s *u128Set) add(x u128) bool {
+	for i := s.slot(x); ; i = (i + 1) & s.mask {
+		if s.used[i>>6]>>(i&63)&1 == 0 {
+			s.used[i>>6] |= 1 << (i & 63)
+			s.keys[i] = x
+			return true
+		}
+		if s.keys[i] == x {
+			return false
+		}
+	}
+}
