@@ -25,7 +25,7 @@ type TGAConfig struct {
 	// LeafSize is the most seeds a leaf region of the tree holds. 0 means 16.
 	LeafSize int
 	// StatSeeds is the fewest seeds a tree node needs to keep yield
-	// statistics of its own (smaller nodes use their parent's). 0 means 64.
+	// statistics of its own (smaller nodes use their parent's). 0 means 16.
 	StatSeeds int
 }
 
@@ -59,29 +59,42 @@ type Region struct {
 // (fixed and wildcard nybbles, as 6Gen's clusters, Murdock et al. IMC 2017).
 //
 // Both published algorithms spend nearly all their hits on one step: each
-// seed expanded along one free nybble. They emit it unranked. TGA ranks it
-// and mixes in the two strongest simple generators, as three families of
-// candidate groups:
+// seed expanded along one free nybble of its leaf. They emit it unranked.
+// TGA ranks it and mixes in the two strongest simple generators, as three
+// families of candidate groups:
 //
-//   - line (p, j): the 16 addresses that agree with a seed on every nybble
-//     but nybble p, j of them seeds;
+//   - line (p, v, j, b): the addresses that agree with a seed on every
+//     nybble but nybble p (every p, so the one-free-nybble step is
+//     complete: each seed along each nybble its leaf varies in, and along
+//     the fixed ones too) and whose value there lies at distance class b
+//     (1, 2, 3-4, 5-8, 9-15) from the nearest of the line's j seeds (j in
+//     classes 1, 2, 3, 4-7, 8-15); v is the class of p in the seed's leaf:
+//     fixed, or the leaf's varying nybbles ranked by entropy, highest first
+//     (1st, 2nd, 3rd, 4th or later), the free nybble 6Tree and DET expand
+//     ranking first;
 //   - subnet walk (d): the seed's IID in the /64 d subnets away, |d| <= 16;
 //   - low byte (v): ::v in a /64 that holds seeds, 1 <= v <= 64.
 //
 // The expected yield of each group is estimated from the seeds themselves
-// by leave-one-out (Good–Turing style): hiding one seed of a line with j+1
-// seeds leaves a line with j seeds and one hidden hit among 16-j
-// candidates, so the hit rate of (p, j) is c[j+1] / ((c[j]/j + c[j+1]) ·
-// (16-j)), c[j] being the seeds on lines with j seeds; likewise the rate of
-// subnet walk d is the fraction of seeds whose d-neighbour is a seed, and of
-// low byte v the fraction of /64s with another seed where ::v is one. The
-// counts are kept per tree node of at least StatSeeds seeds and shrunk
-// towards the parent's rates (a prior worth 64 candidates), so a dense
-// region speaks for itself and a sparse one borrows from its ancestors.
-// Groups are emitted in descending rate, each line from the values nearest
-// the seed's outward. This is the feedback-free form of 6Hit's and 6Scan's
-// reward per region (Hou et al. INFOCOM 2021; Hou et al. ToN 2023), with
-// the reward estimated offline.
+// by leave-one-out (Good–Turing style): hiding each seed of a line of m >= 2
+// seeds in turn leaves a line of m-1 seeds with one hidden hit, in the
+// distance class of the hidden seed, among the line's other non-seed
+// values, which are counted as trials in their own distance classes; a
+// whole line of m seeds adds its non-seed values as trials of class m
+// (weighted 1/m per seed, so each line counts once). The rate of a line
+// class is hits / trials; likewise the rate of subnet walk d is the
+// fraction of seeds whose d-neighbour is a seed, and of low byte v the
+// fraction of /64s with another seed where ::v is one. The counts are kept
+// per tree node of at least StatSeeds seeds and shrunk towards the
+// parent's rates (a prior worth 64 candidates), so a dense region speaks
+// for itself and a sparse one borrows from its ancestors; the root shrinks
+// each line class towards its nybble's pooled rate at that distance, that
+// towards the nybble's pooled rate and that towards all lines' rate (walk
+// and low byte towards their means), so a class never seen still ranks by
+// its coarser classes. Groups are emitted in descending rate, each line's
+// values nearest the seed first. This is the feedback-free form of 6Hit's
+// and 6Scan's reward per region (Hou et al. INFOCOM 2021; Hou et al. ToN
+// 2023), with the reward estimated offline.
 type TGA struct {
 	seeds   []u128 // sorted
 	seedSet u128Set
@@ -102,23 +115,66 @@ const (
 	lowMax   = 64 // low byte v
 	priorWt  = 64 // shrinkage prior, in candidates
 	maxNybbl = 32
+	nBucket  = 5 // distance buckets of a line value from the line's seeds
+	nVar     = 5 // classes of a nybble in a leaf: fixed, entropy rank 1, 2, 3, 4+
+	nJ       = 5 // classes of the number of seeds on a line
 )
 
-// tgaGroup is a group of candidates with one expected rate.
-type tgaGroup struct {
-	rate   float32
-	kind   uint8
-	pos    uint8 // line: nybble position
-	d      int16 // walk: d; low: v
-	anchor int32 // index in TGA.seeds
+// jClass maps the number of seeds on a line (1..15) to a class: 1, 2, 3,
+// 4-7, 8-15.
+func jClass(j int) int { return [16]int{0, 0, 1, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4}[j] }
+
+// distBucket maps the distance (1..15) of a value from the nearest seed
+// value on its line to a bucket: 1, 2, 3-4, 5-8, 9-15.
+var distBucket = [16]uint8{0, 0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4}
+
+// lineBuckets returns, for a line whose seed values are the bits of mask,
+// the bucket of each value not in mask (0xff for those in it) and the
+// number of values in each bucket.
+func lineBuckets(mask uint16) (b [16]uint8, n [nBucket]uint8) {
+	for u := range 16 {
+		b[u] = 0xff
+		if mask>>uint(u)&1 != 0 || mask == 0 {
+			continue
+		}
+		for d := 1; ; d++ {
+			if u+d < 16 && mask>>uint(u+d)&1 != 0 || u-d >= 0 && mask>>uint(u-d)&1 != 0 {
+				b[u] = distBucket[d]
+				n[b[u]]++
+				break
+			}
+		}
+	}
+	return
 }
+
+// tgaGroup is a group of candidates with one expected rate. Groups sort
+// by key, then anchor.
+type tgaGroup struct {
+	// key is, from the top bit: the rate's float32 bits complemented (so
+	// the highest rate sorts first; 32 bits), the kind (2), the line
+	// position (5), walk d or low-byte v plus 1<<15 (16) and the line's
+	// distance bucket (8).
+	key    uint64
+	anchor int32  // index in TGA.seeds
+	vals   uint16 // line: the values emitted, one bit each
+}
+
+func groupKey(rate float32, kind uint8, pos, d, bucket int) uint64 {
+	return uint64(^math.Float32bits(rate))<<32 | uint64(kind)<<30 | uint64(pos)<<25 |
+		uint64(uint16(d+1<<15))<<8 | uint64(bucket)
+}
+
+func (g *tgaGroup) kind() uint8 { return uint8(g.key >> 30 & 3) }
+func (g *tgaGroup) pos() int    { return int(g.key >> 25 & 31) }
+func (g *tgaGroup) d() int      { return int(g.key>>8&0xffff) - 1<<15 }
 
 // tgaNode is a node of the tree: seeds order[lo:hi].
 type tgaNode struct{ lo, hi, parent int32 }
 
 // tgaStats are a node's leave-one-out rates.
 type tgaStats struct {
-	line [maxNybbl][2][17]float32 // [p][p is a wildcard of the seed's leaf][j]
+	line [maxNybbl][nVar][nJ][nBucket]float32 // [p][class of p in the seed's leaf][jClass][distance bucket]
 	walk [2*walkMax + 1]float32
 	low  [lowMax + 1]float32
 }
@@ -154,7 +210,7 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 		}
 	}
 	leaf := cmp.Or(cfg.LeafSize, 16)
-	statMin := cmp.Or(cfg.StatSeeds, 64)
+	statMin := cmp.Or(cfg.StatSeeds, 16)
 	t := &TGA{block: blockRanges(bl)}
 	for _, a := range seeds {
 		if !a.Is6() || a.Is4In6() {
@@ -176,6 +232,14 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 	// Per-seed counts: the seeds on its line along p, its walk neighbours,
 	// and its low-byte evidence.
 	lineJ := make([][maxNybbl]uint8, n)
+	// Per seed and position: the distance bucket of the seed from the other
+	// seeds of its line (0xff when alone), the line's values per bucket
+	// with the seed hidden, and with it shown.
+	type lineInfo struct {
+		hit       uint8
+		hid, full [nBucket]uint8
+	}
+	lineOf := make([][maxNybbl]lineInfo, n)
 	type ks struct {
 		k u128
 		i int32
@@ -183,6 +247,7 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 	keys := make([]ks, n)
 	var lineAnchors [maxNybbl][]int32 // first seed of each line
 	var lineSize [maxNybbl][]uint8
+	var lineMask [maxNybbl][]uint16
 	for p := range maxNybbl {
 		for i, s := range t.seeds {
 			keys[i] = ks{setNyb(s, p, 0), int32(i)}
@@ -195,11 +260,25 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 			for j < n && keys[j].k == keys[i].k {
 				j++
 			}
+			var mask uint16
 			for k := i; k < j; k++ {
 				lineJ[keys[k].i][p] = uint8(j - i)
+				mask |= 1 << uint(nyb(t.seeds[keys[k].i], p))
+			}
+			_, full := lineBuckets(mask)
+			for k := i; k < j; k++ {
+				li := &lineOf[keys[k].i][p]
+				li.full = full
+				li.hit = 0xff
+				if j-i >= 2 {
+					b, hid := lineBuckets(mask &^ (1 << uint(nyb(t.seeds[keys[k].i], p))))
+					li.hid = hid
+					li.hit = b[nyb(t.seeds[keys[k].i], p)]
+				}
 			}
 			lineAnchors[p] = append(lineAnchors[p], keys[i].i)
 			lineSize[p] = append(lineSize[p], uint8(j-i))
+			lineMask[p] = append(lineMask[p], mask)
 			i = j
 		}
 	}
@@ -224,12 +303,13 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 	for i := range order {
 		order[i] = int32(i)
 	}
-	statOf := make([]int32, n)    // stat node of each seed
-	leafWild := make([]uint32, n) // wildcards of each seed's leaf (Pattern.wild)
+	statOf := make([]int32, n)            // stat node of each seed
+	leafVar := make([][maxNybbl]uint8, n) // class of each nybble in each seed's leaf (nVar)
 	var stats []tgaStats
 	var nodes []tgaNode
 	type counts struct {
-		line  [maxNybbl][2][18]float64
+		hit   [maxNybbl][nVar][nJ][nBucket]float64
+		trial [maxNybbl][nVar][nJ][nBucket]float64
 		walk  [2*walkMax + 1]float64
 		low   [lowMax + 1]float64
 		seeds float64
@@ -264,8 +344,32 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 		}
 		if best < 0 {
 			r := t.region(order[lo:hi])
+			// Rank the leaf's varying nybbles by entropy, highest first
+			// (ties: leftmost first); class 0 is a fixed nybble.
+			var ent [maxNybbl]float64
+			var vary []int
+			for p := range maxNybbl {
+				var cnt [16]int
+				for _, i := range order[lo:hi] {
+					cnt[nyb(t.seeds[i], p)]++
+				}
+				for _, c := range cnt {
+					if c > 0 {
+						f := float64(c) / float64(hi-lo)
+						ent[p] -= f * math.Log2(f)
+					}
+				}
+				if ent[p] > 0 {
+					vary = append(vary, p)
+				}
+			}
+			slices.SortStableFunc(vary, func(a, b int) int { return cmp.Compare(ent[b], ent[a]) })
+			var cls [maxNybbl]uint8
+			for r, p := range vary {
+				cls[p] = uint8(min(r+1, nVar-1))
+			}
 			for _, i := range order[lo:hi] {
-				leafWild[i] = r.Pattern.wild
+				leafVar[i] = cls
 			}
 			t.regions = append(t.regions, r)
 			return
@@ -303,8 +407,22 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 		}
 		var c counts
 		for _, i := range order[lo:hi] {
+			// Seed i hidden from its line of m seeds: a hit among the
+			// m-1 others' candidates; its line shown: 1/m of the trials
+			// of a line of m.
 			for p := range maxNybbl {
-				c.line[p][leafWild[i]>>uint(31-p)&1][lineJ[i][p]]++
+				w, m, li := leafVar[i][p], int(lineJ[i][p]), &lineOf[i][p]
+				if m < 16 {
+					for b := range nBucket {
+						c.trial[p][w][jClass(m)][b] += float64(li.full[b]) / float64(m)
+					}
+				}
+				if m >= 2 {
+					c.hit[p][w][jClass(m-1)][li.hit]++
+					for b := range nBucket {
+						c.trial[p][w][jClass(m-1)][b] += float64(li.hid[b])
+					}
+				}
 			}
 			for d := range 2*walkMax + 1 {
 				if walkHit[i]>>uint(d)&1 != 0 {
@@ -321,17 +439,16 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 		shrink := func(h, tr float64, prior float32) float32 {
 			return float32((h + priorWt*float64(prior)) / (tr + priorWt))
 		}
-		var zero tgaStats
 		pr := parent
 		if pr == nil {
-			pr = &zero
+			pr = rootPrior(&c.hit, &c.trial, c.walk[:], c.seeds, c.low[:], c.s64)
 		}
 		for p := range maxNybbl {
-			for w := range 2 {
-				for j := 1; j <= 15; j++ {
-					h := c.line[p][w][j+1]
-					tr := (c.line[p][w][j]/float64(j) + h) * float64(16-j)
-					st.line[p][w][j] = shrink(h, tr, pr.line[p][w][j])
+			for w := range nVar {
+				for j := range nJ {
+					for b := range nBucket {
+						st.line[p][w][j][b] = shrink(c.hit[p][w][j][b], c.trial[p][w][j][b], pr.line[p][w][j][b])
+					}
 				}
 			}
 		}
@@ -356,28 +473,98 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 			if j >= 16 {
 				continue
 			}
-			r := stats[statOf[a]].line[p][leafWild[a]>>uint(31-p)&1][j]
-			t.groups = append(t.groups, tgaGroup{rate: r, kind: kindLine, pos: uint8(p), anchor: a})
+			bk, nb := lineBuckets(lineMask[p][k])
+			for b := range nBucket {
+				if nb[b] == 0 {
+					continue
+				}
+				var vals uint16
+				for u, x := range bk {
+					if int(x) == b {
+						vals |= 1 << uint(u)
+					}
+				}
+				r := stats[statOf[a]].line[p][leafVar[a][p]][jClass(int(j))][b]
+				t.groups = append(t.groups, tgaGroup{key: groupKey(r, kindLine, p, 0, b), anchor: a, vals: vals})
+			}
 		}
 	}
 	for i := range t.seeds {
 		st := &stats[statOf[i]]
 		for d := -walkMax; d <= walkMax; d++ {
 			if d != 0 {
-				t.groups = append(t.groups, tgaGroup{rate: st.walk[d+walkMax], kind: kindWalk, d: int16(d), anchor: int32(i)})
+				t.groups = append(t.groups, tgaGroup{key: groupKey(st.walk[d+walkMax], kindWalk, 0, d, 0), anchor: int32(i)})
 			}
 		}
 		if first64[i] {
 			for v := 1; v <= lowMax; v++ {
-				t.groups = append(t.groups, tgaGroup{rate: st.low[v], kind: kindLow, d: int16(v), anchor: int32(i)})
+				t.groups = append(t.groups, tgaGroup{key: groupKey(st.low[v], kindLow, 0, v, 0), anchor: int32(i)})
 			}
 		}
 	}
 	slices.SortFunc(t.groups, func(a, b tgaGroup) int {
-		return cmp.Or(cmp.Compare(b.rate, a.rate), cmp.Compare(a.kind, b.kind),
-			cmp.Compare(a.pos, b.pos), cmp.Compare(a.d, b.d), cmp.Compare(a.anchor, b.anchor))
+		return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.anchor, b.anchor))
 	})
 	return t, nil
+}
+
+// rootPrior returns the prior of the root's rates: each line class
+// (p, v, j, b) is shrunk towards the pooled rate of (p, b), that towards
+// the pooled rate of p, and that towards the rate of all lines; every walk
+// step towards the mean walk rate, every low byte towards the mean low-byte
+// rate. So a class no seed has tried still ranks by what its coarser
+// classes did.
+func rootPrior(hit, trial *[maxNybbl][nVar][nJ][nBucket]float64, walk []float64, seeds float64, low []float64, s64 float64) *tgaStats {
+	var pr tgaStats
+	sh := func(h, tr, prior float64) float64 { return (h + priorWt*prior) / (tr + priorWt) }
+	var ph, pt [maxNybbl][nBucket]float64
+	var gh, gt float64
+	for p := range maxNybbl {
+		for v := range nVar {
+			for j := range nJ {
+				for b := range nBucket {
+					ph[p][b] += hit[p][v][j][b]
+					pt[p][b] += trial[p][v][j][b]
+				}
+			}
+		}
+		for b := range nBucket {
+			gh += ph[p][b]
+			gt += pt[p][b]
+		}
+	}
+	g := gh / max(gt, 1)
+	for p := range maxNybbl {
+		var h, tr float64
+		for b := range nBucket {
+			h += ph[p][b]
+			tr += pt[p][b]
+		}
+		rp := sh(h, tr, g)
+		for b := range nBucket {
+			rb := float32(sh(ph[p][b], pt[p][b], rp))
+			for v := range nVar {
+				for j := range nJ {
+					pr.line[p][v][j][b] = rb
+				}
+			}
+		}
+	}
+	var wh float64
+	for _, x := range walk {
+		wh += x
+	}
+	for d := range pr.walk {
+		pr.walk[d] = float32(wh / max(seeds*float64(len(walk)-1), 1))
+	}
+	var lh float64
+	for _, x := range low[1:] {
+		lh += x
+	}
+	for v := range pr.low {
+		pr.low[v] = float32(lh / max(s64*float64(len(low)-1), 1))
+	}
+	return &pr
 }
 
 // region returns the leaf region of the seeds idx.
@@ -419,22 +606,22 @@ func (t *TGA) Generate(budget int) ([][16]byte, error) {
 	for gi := 0; gi < len(t.groups) && !e.full(); gi++ {
 		g := &t.groups[gi]
 		s := t.seeds[g.anchor]
-		switch g.kind {
+		switch g.kind() {
 		case kindLine:
-			p := int(g.pos)
+			p, vals := g.pos(), g.vals
 			v0 := nyb(s, p)
 			for k := 1; k < 16 && !e.full(); k++ {
-				if v := v0 + k; v < 16 {
-					e.add(setNyb(s, p, v))
+				if v := v0 + k; v < 16 && vals>>uint(v)&1 != 0 {
+					e.addNonSeed(setNyb(s, p, v))
 				}
-				if v := v0 - k; v >= 0 && !e.full() {
-					e.add(setNyb(s, p, v))
+				if v := v0 - k; v >= 0 && vals>>uint(v)&1 != 0 && !e.full() {
+					e.addNonSeed(setNyb(s, p, v))
 				}
 			}
 		case kindWalk:
-			e.add(u128{s.hi + uint64(int64(g.d)), s.lo})
+			e.add(u128{s.hi + uint64(int64(g.d())), s.lo})
 		case kindLow:
-			e.add(u128{s.hi, uint64(g.d)})
+			e.add(u128{s.hi, uint64(g.d())})
 		}
 	}
 	return e.result()
@@ -561,6 +748,16 @@ func (e *emitter) full() bool { return len(e.out) >= e.budget }
 
 func (e *emitter) add(x u128) {
 	if e.seeds.has(x) || inRanges(e.block, x) || !e.seen.add(x) {
+		return
+	}
+	var a [16]byte
+	putU128(&a, x)
+	e.out = append(e.out, a)
+}
+
+// addNonSeed is add for an x known not to be a seed.
+func (e *emitter) addNonSeed(x u128) {
+	if inRanges(e.block, x) || !e.seen.add(x) {
 		return
 	}
 	var a [16]byte

@@ -185,3 +185,66 @@ func TestLowByteAndSubnetWalkOnTinyInputs(t *testing.T) {
 		t.Errorf("subnet-walk = %v, want %v", str(sw), want)
 	}
 }
+
+// TestTGALinesComplete checks that the one-free-nybble step is complete:
+// with the budget exhausted, every address one nybble away from a seed (not
+// a seed, not blocked) is a candidate, and a line's values nearest the
+// seed come first.
+func TestTGALinesComplete(t *testing.T) {
+	bl := builtin(t)
+	var seeds []netip.Addr
+	for _, s := range []string{"2a00:1:0:5::2", "2a00:1:0:5::9", "2a00:1:0:7::2", "2a00:1:0:5::a:1", "2001:db9:1::1"} {
+		seeds = append(seeds, netip.MustParseAddr(s))
+	}
+	tg, err := NewTGA(seeds, TGAConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tg.Generate(1 << 20)
+	if !errors.Is(err, ErrExhausted) {
+		t.Fatalf("Generate: %v, want ErrExhausted", err)
+	}
+	checkCandidates(t, c, seeds, bl, len(c))
+	got := make(map[[16]byte]int, len(c))
+	for i, x := range c {
+		got[x] = i
+	}
+	seed := map[u128]bool{}
+	for _, s := range seeds {
+		seed[u128From(s)] = true
+	}
+	for _, s := range seeds {
+		x := u128From(s)
+		for p := range maxNybbl {
+			for v := range 16 {
+				y := setNyb(x, p, v)
+				var a [16]byte
+				putU128(&a, y)
+				if _, ok := got[a]; !ok && !seed[y] && !bl.Contains(netip.AddrFrom16(a)) {
+					t.Fatalf("seed %s, nybble %d = %x: %s missing", s, p, v, netip.AddrFrom16(a))
+				}
+			}
+		}
+	}
+	// The line of seeds ::2 and ::9 in 2a00:1:0:5::/64, values at distance
+	// 1 from a seed: one group, nearest its first seed (::2) first.
+	near, far := netip.MustParseAddr("2a00:1:0:5::3").As16(), netip.MustParseAddr("2a00:1:0:5::8").As16()
+	if got[near] > got[far] {
+		t.Errorf("::3 at %d after ::8 at %d", got[near], got[far])
+	}
+}
+
+func TestLineBuckets(t *testing.T) {
+	b, n := lineBuckets(1<<2 | 1<<9)
+	// Distances from {2, 9}: 2 1 - 1 2 3 3 2 1 - 1 2 3 4 5 6.
+	want := [16]uint8{1, 0, 0xff, 0, 1, 2, 2, 1, 0, 0xff, 0, 1, 2, 2, 3, 3}
+	if b != want {
+		t.Errorf("buckets %v, want %v", b, want)
+	}
+	if n != [nBucket]uint8{4, 4, 4, 2, 0} {
+		t.Errorf("counts %v", n)
+	}
+	if b, n := lineBuckets(0); n != [nBucket]uint8{} || b[0] != 0xff {
+		t.Errorf("empty line: %v %v", b, n)
+	}
+}
