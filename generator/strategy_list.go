@@ -1,8 +1,6 @@
 package generator
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -82,34 +80,13 @@ func (l *TargetList) normalize() {
 // prefix, anything but one address) or prefixes.ErrLineTooLong (a line over
 // prefixes.MaxLineLen bytes); a read error is returned wrapped.
 func ReadTargetList(r io.Reader, name string) (*TargetList, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), prefixes.MaxLineLen)
 	l := &TargetList{}
-	line := 0
-	for sc.Scan() {
-		line++
-		b := sc.Bytes()
-		if line == 1 {
-			b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
-		}
-		if i := bytes.IndexByte(b, '#'); i >= 0 {
-			b = b[:i]
-		}
-		b = bytes.TrimSpace(b)
-		if len(b) == 0 {
-			continue
-		}
+	parse := func(b []byte) (netip.Addr, bool) {
 		a, err := netip.ParseAddr(string(b))
-		if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" {
-			return nil, &prefixes.ParseError{File: name, Line: line, Err: fmt.Errorf("%q: %w", b, ErrListAddr)}
-		}
-		l.addrs = append(l.addrs, u128From(a))
+		return a, err == nil && a.Is6() && !a.Is4In6() && a.Zone() == ""
 	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, &prefixes.ParseError{File: name, Line: line + 1, Err: prefixes.ErrLineTooLong}
-		}
-		return nil, fmt.Errorf("read %s: %w", name, err)
+	if err := readAddrLines(r, name, parse, ErrListAddr, func(a netip.Addr) { l.addrs = append(l.addrs, u128From(a)) }); err != nil {
+		return nil, err
 	}
 	l.normalize()
 	return l, nil

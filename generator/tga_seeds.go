@@ -1,7 +1,6 @@
 package generator
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"errors"
@@ -10,8 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-
-	"github.com/p2pnet/widescan/prefixes"
 )
 
 // ErrSeed is wrapped by the prefixes.ParseError of a seed file line that is
@@ -33,34 +30,9 @@ var ErrSeed = errors.New("want an IPv6 address or 32 hex digits")
 // returned wrapped with name. ParseSeeds is safe for concurrent use on
 // distinct readers.
 func ParseSeeds(r io.Reader, name string) ([]netip.Addr, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), prefixes.MaxLineLen)
 	var out []netip.Addr
-	line := 0
-	for sc.Scan() {
-		line++
-		b := sc.Bytes()
-		if line == 1 {
-			b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
-		}
-		if i := bytes.IndexByte(b, '#'); i >= 0 {
-			b = b[:i]
-		}
-		b = bytes.TrimSpace(b)
-		if len(b) == 0 {
-			continue
-		}
-		a, ok := parseSeed(b)
-		if !ok {
-			return nil, &prefixes.ParseError{File: name, Line: line, Err: fmt.Errorf("%q: %w", b, ErrSeed)}
-		}
-		out = append(out, a)
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, &prefixes.ParseError{File: name, Line: line + 1, Err: prefixes.ErrLineTooLong}
-		}
-		return nil, fmt.Errorf("read %s: %w", name, err)
+	if err := readAddrLines(r, name, parseSeed, ErrSeed, func(a netip.Addr) { out = append(out, a) }); err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, netip.Addr.Compare)
 	return slices.Compact(out), nil
