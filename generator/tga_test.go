@@ -3,7 +3,6 @@ package generator
 import (
 	"errors"
 	"net/netip"
-	"os"
 	"slices"
 	"testing"
 
@@ -16,13 +15,7 @@ import (
 // is absent, and fails it when CI=true.
 func realSeeds(t *testing.T, name string) []netip.Addr {
 	t.Helper()
-	path := "../../shared/data/" + name
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("seed file %s: %v (CI=true)", path, err)
-		}
-		t.Skipf("seed file %s absent: %v", path, err)
-	}
+	path := testutil.SharedData(t, name)
 	s, err := ReadSeedFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/p2pnet/widescan/generator"
 	"github.com/p2pnet/widescan/internal/testutil"
+	"github.com/p2pnet/widescan/kernels"
 	"github.com/p2pnet/widescan/kernels/internal/hostcheck"
 	"github.com/p2pnet/widescan/prefixes"
 )
@@ -129,9 +130,9 @@ func TestHeaderMatchesGenerator(t *testing.T) {
 	}
 }
 
-// compareRange fills shard positions [start, start+n) of g's plan with the
-// header and compares each with g.Target. It returns n.
-func compareRange(t *testing.T, name string, g *generator.Generator, shard generator.Shard, start, n uint64) int {
+// loadPlan encodes g's plan and loads it into the host-compiled header, as
+// the worker hands it to the kernel.
+func loadPlan(t *testing.T, name string, g *generator.Generator) (*kernels.Plan, *hostcheck.Plan) {
 	t.Helper()
 	plan, err := g.Plan()
 	if err != nil {
@@ -139,12 +140,20 @@ func compareRange(t *testing.T, name string, g *generator.Generator, shard gener
 	}
 	enc, err := plan.MarshalBinary()
 	if err != nil {
-		t.Fatalf("%s: plan: %v", name, err)
+		t.Fatalf("%s: encode plan: %v", name, err)
 	}
 	p, err := hostcheck.Load(enc)
 	if err != nil {
-		t.Fatalf("%s: %v", name, err)
+		t.Fatalf("%s: load plan: %v", name, err)
 	}
+	return plan, p
+}
+
+// compareRange fills shard positions [start, start+n) of g's plan with the
+// header and compares each with g.Target. It returns n.
+func compareRange(t *testing.T, name string, g *generator.Generator, shard generator.Shard, start, n uint64) int {
+	t.Helper()
+	_, p := loadPlan(t, name, g)
 	got := make([][16]byte, n)
 	p.Fill(start, got)
 	count := max(shard.Count, 1)
@@ -173,18 +182,7 @@ func TestHeaderPermAndCandidate(t *testing.T) {
 			if err != nil {
 				continue
 			}
-			plan, err := g.Plan()
-			if err != nil {
-				t.Fatal(err)
-			}
-			enc, err := plan.MarshalBinary()
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := hostcheck.Load(enc)
-			if err != nil {
-				t.Fatal(err)
-			}
+			plan, p := loadPlan(t, set.name, g)
 			idx := []uint64{0, g.Size() - 1}
 			for _, s := range plan.Spans {
 				idx = append(idx, s.Start, max(s.Start, 1)-1)
@@ -225,18 +223,7 @@ func TestHeaderMatchesGenerate(t *testing.T) {
 			if g, err = generator.New(cfg); err != nil {
 				t.Fatal(err)
 			}
-			plan, err := g.Plan()
-			if err != nil {
-				t.Fatal(err)
-			}
-			enc, err := plan.MarshalBinary()
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := hostcheck.Load(enc)
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, p := loadPlan(t, set.name, g)
 			all := make([][16]byte, g.Count())
 			p.Fill(cfg.Start, all)
 			var want [][16]byte

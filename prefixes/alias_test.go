@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/p2pnet/widescan/internal/testutil"
 )
 
 func TestParseAliasListReadsBothFormats(t *testing.T) {
@@ -88,13 +88,7 @@ func TestParseAliasListReportsEveryBadLine(t *testing.T) {
 // has no stated licence and so is read from ../shared/data, never copied
 // into the repository.
 func TestParseAliasFileReadsTheTBTList(t *testing.T) {
-	path := filepath.Join("..", "..", "shared", "data", "aliased-prefixes-tbt-2020.txt")
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true and the TBT list is missing: %v", err)
-		}
-		t.Skipf("the TBT aliased-prefix list is not here (%v); it is not committed, having no licence", err)
-	}
+	path := testutil.SharedData(t, "aliased-prefixes-tbt-2020.txt")
 	as, err := ParseAliasFile(path)
 	if err != nil {
 		t.Fatal(err)

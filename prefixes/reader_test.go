@@ -14,23 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pnet/widescan/internal/testutil"
 	"go4.org/netipx"
 )
-
-// sharedData returns the path of a file in ../shared/data (relative to the
-// repository root). The test skips with a reason when it is absent, and fails
-// instead when CI=true.
-func sharedData(t testing.TB, name string) string {
-	t.Helper()
-	p := filepath.Join("..", "..", "shared", "data", name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("shared data %s: %v (CI=true: the shared data set is required)", name, err)
-		}
-		t.Skipf("shared data %s not available (%v); it is research data that may not be copied into testdata/", name, err)
-	}
-	return p
-}
 
 // readFile returns every record of path and the malformed ones' errors; a
 // final error fails t.
@@ -127,7 +113,7 @@ func TestTheRIPETestDumpHas32Inet6nums(t *testing.T) {
 }
 
 func TestRealRIPEObjects(t *testing.T) {
-	recs, errs, _ := readFile(t, sharedData(t, "ripe-real-objects-as215778.rpsl"), FormatAuto)
+	recs, errs, _ := readFile(t, testutil.SharedData(t, "ripe-real-objects-as215778.rpsl"), FormatAuto)
 	if len(errs) > 0 || len(recs) != 2 {
 		t.Fatalf("%d records, errors %v; want the inet6num and the route6", len(recs), errs)
 	}
@@ -237,7 +223,7 @@ func mapsEqual(a, b map[string]int) bool {
 }
 
 func TestPyasnIPASN(t *testing.T) {
-	recs, errs, r := readFile(t, sharedData(t, "pyasn-ipasn-20211128-ipv6.dat"), FormatAuto)
+	recs, errs, r := readFile(t, testutil.SharedData(t, "pyasn-ipasn-20211128-ipv6.dat"), FormatAuto)
 	if r.Format() != FormatBGP || len(errs) > 0 {
 		t.Fatalf("format %v, errors %v", r.Format(), errs[:min(len(errs), 3)])
 	}
@@ -262,7 +248,7 @@ func TestPyasnIPASN(t *testing.T) {
 }
 
 func TestRIPEstatCSVWithRepeatedHeaders(t *testing.T) {
-	recs, errs, r := readFile(t, sharedData(t, "ripestat-country-ipv6-prefixes-2022.csv"), FormatAuto)
+	recs, errs, r := readFile(t, testutil.SharedData(t, "ripestat-country-ipv6-prefixes-2022.csv"), FormatAuto)
 	if r.Format() != FormatRIPEstat || len(errs) > 0 {
 		t.Fatalf("format %v, errors %v", r.Format(), errs[:min(len(errs), 3)])
 	}
@@ -284,7 +270,7 @@ func TestRIPEstatCSVWithRepeatedHeaders(t *testing.T) {
 }
 
 func TestCymruFullbogonsArePlain(t *testing.T) {
-	recs, errs, r := readFile(t, sharedData(t, "cymru-fullbogons-ipv6-20240310.txt"), FormatAuto)
+	recs, errs, r := readFile(t, testutil.SharedData(t, "cymru-fullbogons-ipv6-20240310.txt"), FormatAuto)
 	// awk '!/^#/' cymru-fullbogons-ipv6-20240310.txt | wc -l  => 143544
 	if r.Format() != FormatPlain || len(errs) > 0 || len(recs) != 143544 {
 		t.Fatalf("format %v, %d records, errors %v; want plain, 143544", r.Format(), len(recs), errs[:min(len(errs), 3)])

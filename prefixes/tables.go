@@ -12,18 +12,11 @@ import (
 // is not a 32-bit number (an AS set such as "{1,2}") is malformed.
 func (r *Reader) nextBGP() (Record, error) {
 	for {
-		line, tooLong, err := r.nextLine()
+		line, err := r.contentLine()
 		if err != nil {
 			return Record{}, err
 		}
-		if tooLong {
-			return Record{}, r.perr(r.line, ErrLineTooLong)
-		}
-		if i := bytes.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 || line[0] == ';' {
+		if line[0] == ';' {
 			continue
 		}
 		i := bytes.IndexAny(line, " \t")
@@ -119,24 +112,36 @@ func isHeaderWord(b []byte) bool {
 // line, '#' comments, as ParsePrefixList does.
 func (r *Reader) nextPlain() (Record, error) {
 	for {
-		line, tooLong, err := r.nextLine()
+		line, err := r.contentLine()
 		if err != nil {
 			return Record{}, err
-		}
-		if tooLong {
-			return Record{}, r.perr(r.line, ErrLineTooLong)
-		}
-		if i := bytes.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
 		}
 		p, err := parsePrefixOrAddr(string(line))
 		if err != nil {
 			return Record{}, r.perr(r.line, fmt.Errorf("%w: %w", ErrBadPrefix, err))
 		}
 		return Record{Prefix: p, Class: "plain", Line: r.line}, nil
+	}
+}
+
+// contentLine returns the next line that holds something once its '#'
+// comment is cut and surrounding space trimmed (never empty), as the BGP
+// table and plain list formats are written. A line over MaxLineLen is an
+// error naming it; io.EOF ends the input.
+func (r *Reader) contentLine() ([]byte, error) {
+	for {
+		line, tooLong, err := r.nextLine()
+		if err != nil {
+			return nil, err
+		}
+		if tooLong {
+			return nil, r.perr(r.line, ErrLineTooLong)
+		}
+		if i := bytes.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			return line, nil
+		}
 	}
 }

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/p2pnet/widescan/internal/testbed"
 	"github.com/p2pnet/widescan/internal/testutil"
 	"github.com/p2pnet/widescan/widescan"
@@ -21,13 +19,7 @@ import (
 
 func parseAliasFlags(t *testing.T, argv ...string) (aliasFlags, []string) {
 	t.Helper()
-	var f aliasFlags
-	fl := pflag.NewFlagSet("alias", pflag.ContinueOnError)
-	f.bind(fl)
-	if err := fl.Parse(argv); err != nil {
-		t.Fatal(err)
-	}
-	return f, fl.Args()
+	return parseFlags[aliasFlags](t, argv...)
 }
 
 func TestAliasFlagsBecomeAConfig(t *testing.T) {

@@ -16,15 +16,28 @@ import (
 	"github.com/p2pnet/widescan/widescan"
 )
 
-func parseScanFlags(t *testing.T, argv ...string) (scanFlags, []string) {
+// flagBinder is a command's flag struct whose bind method defines its flags.
+type flagBinder[F any] interface {
+	*F
+	bind(*pflag.FlagSet)
+}
+
+// parseFlags parses argv into a fresh flag struct of a command, as cobra
+// would, and returns it with the remaining arguments.
+func parseFlags[F any, P flagBinder[F]](t *testing.T, argv ...string) (F, []string) {
 	t.Helper()
-	var f scanFlags
-	fl := pflag.NewFlagSet("scan", pflag.ContinueOnError)
-	f.bind(fl)
+	var f F
+	fl := pflag.NewFlagSet("widescan", pflag.ContinueOnError)
+	P(&f).bind(fl)
 	if err := fl.Parse(argv); err != nil {
 		t.Fatal(err)
 	}
 	return f, fl.Args()
+}
+
+func parseScanFlags(t *testing.T, argv ...string) (scanFlags, []string) {
+	t.Helper()
+	return parseFlags[scanFlags](t, argv...)
 }
 
 func TestScanFlagsBecomeAConfig(t *testing.T) {

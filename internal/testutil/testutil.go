@@ -11,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -83,4 +84,22 @@ func WaitChan[T any](t testing.TB, ch <-chan T, d time.Duration) T {
 		var zero T
 		return zero
 	}
+}
+
+// SharedData returns the path of the file name in the shared data set that
+// sits beside the repository (../shared/data from its root; tests run in a
+// package directory one level down). That data is read in place and never
+// copied into the repository. When the file is absent, SharedData skips t
+// with the reason, or fails it when the environment sets CI=true, where the
+// shared data set is required.
+func SharedData(t testing.TB, name string) string {
+	t.Helper()
+	p := filepath.Join("..", "..", "shared", "data", name)
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("testutil: shared data %s: %v (CI=true: the shared data set is required)", name, err)
+		}
+		t.Skipf("testutil: shared data %s not available (%v); it is read in place, never copied into the repository", name, err)
+	}
+	return p
 }
