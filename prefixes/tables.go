@@ -111,17 +111,15 @@ func isHeaderWord(b []byte) bool {
 // nextPlain reads a plain list: one IPv6 prefix or address (as /128) per
 // line, '#' comments, as ParsePrefixList does.
 func (r *Reader) nextPlain() (Record, error) {
-	for {
-		line, err := r.contentLine()
-		if err != nil {
-			return Record{}, err
-		}
-		p, err := parsePrefixOrAddr(string(line))
-		if err != nil {
-			return Record{}, r.perr(r.line, fmt.Errorf("%w: %w", ErrBadPrefix, err))
-		}
-		return Record{Prefix: p, Class: "plain", Line: r.line}, nil
+	line, err := r.contentLine()
+	if err != nil {
+		return Record{}, err
 	}
+	p, err := parsePrefixOrAddr(string(line))
+	if err != nil {
+		return Record{}, r.perr(r.line, fmt.Errorf("%w: %w", ErrBadPrefix, err))
+	}
+	return Record{Prefix: p, Class: "plain", Line: r.line}, nil
 }
 
 // contentLine returns the next line that holds something once its '#'
