@@ -35,6 +35,9 @@ type Route struct {
 	// Source is the preferred source address (RTA_PREFSRC); the zero Addr
 	// when the kernel gave none.
 	Source netip.Addr
+	// Local reports a route of type local (RTN_LOCAL): DST is an address of
+	// this namespace, and packets to it are delivered here.
+	Local bool
 }
 
 // RouteTo asks the kernel for the route to dst (RTM_GETROUTE), as
@@ -58,7 +61,7 @@ func RouteTo(dst netip.Addr) (Route, error) {
 			continue
 		}
 		attrs := parseAttrs(m.Data[unix.SizeofRtMsg:])
-		var r Route
+		r := Route{Local: m.Data[7] == unix.RTN_LOCAL} // rtm_type
 		for _, at := range attrs {
 			switch at.Attr.Type {
 			case unix.RTA_OIF:
@@ -77,6 +80,34 @@ func RouteTo(dst netip.Addr) (Route, error) {
 		return r, nil
 	}
 	return Route{}, fmt.Errorf("nl: route to %v: no answer", dst)
+}
+
+// WaitLocal waits until the kernel of the calling thread's network namespace
+// delivers packets to each of addrs locally (RouteTo reports Local), polling
+// every 5 ms. The kernel installs an address's local route from its DAD work
+// item, after "ip addr add" has returned, even for an address added with
+// nodad; until then packets to it are routed but never delivered. It returns
+// an error naming the addresses still not local when ctx is done.
+func WaitLocal(ctx context.Context, addrs ...netip.Addr) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		var missing []netip.Addr
+		for _, a := range addrs {
+			if r, err := RouteTo(a); err != nil || !r.Local {
+				missing = append(missing, a)
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		addrs = missing
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("nl: no local route for %v: %w", missing, ctx.Err())
+		case <-t.C:
+		}
+	}
 }
 
 // usable are the neighbour states whose link-layer address can be used.

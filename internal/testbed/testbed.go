@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Allowed holds the only prefixes a testbed may plant or alias: the IPv6 documentation
@@ -341,6 +342,7 @@ func (tb *Testbed) build(ctx context.Context) error {
 	// veths, created directly in their namespaces.
 	b.Reset()
 	per := map[string]*strings.Builder{}
+	local := map[string][]netip.Addr{} // the addresses added in each namespace
 	for _, ns := range nss {
 		per[ns] = &strings.Builder{}
 		fmt.Fprintf(per[ns], "link set lo up\n")
@@ -355,6 +357,7 @@ func (tb *Testbed) build(ctx context.Context) error {
 			w := per[side.ns]
 			fmt.Fprintf(w, "link set %s up\n", side.ifc)
 			fmt.Fprintf(w, "addr add %s/64 dev %s nodad\n", side.addr, side.ifc)
+			local[side.ns] = append(local[side.ns], side.addr)
 			fmt.Fprintf(w, "neigh replace %s lladdr %s dev %s nud permanent\n", side.peer, side.peerMAC, side.ifc)
 		}
 	}
@@ -395,6 +398,7 @@ func (tb *Testbed) build(ctx context.Context) error {
 	for _, a := range tb.Planted {
 		fmt.Fprintf(p1, "addr add %s/128 dev lo nodad\n", a)
 	}
+	local[tb.PlantedNS] = append(local[tb.PlantedNS], tb.Planted...)
 
 	p2 := per[tb.AnyIPNS]
 	fmt.Fprintf(p2, "route add %s via %s dev resp0\n", allPrefix, resp2GW)
@@ -406,6 +410,15 @@ func (tb *Testbed) build(ctx context.Context) error {
 	for _, ns := range nss {
 		if err := ipBatch(ctx, ns, per[ns].String()); err != nil {
 			return err
+		}
+	}
+	// An address answers only once its local route is in: the kernel adds
+	// that from a work item after "addr add" returns, nodad or not.
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, ns := range nss {
+		if err := waitLocal(wctx, ns, local[ns]); err != nil {
+			return fmt.Errorf("namespace %s: %w", ns, err)
 		}
 	}
 	return nil

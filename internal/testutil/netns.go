@@ -1,13 +1,20 @@
+//go:build linux
+
 package testutil
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/p2pnet/widescan/internal/nl"
 )
 
 // NewNetns creates the network namespace name with lo up, then runs each
@@ -17,6 +24,9 @@ import (
 // interface inside. It calls RequirePriv first. Add addresses with nodad:
 // without it an address stays tentative until the kernel's DAD work item
 // runs, even on lo, and a bind to it fails meanwhile on a loaded machine.
+// Even with nodad the kernel installs the address's local route from that
+// work item, so NewNetns waits (up to 30 s) until every IPv6 address that an
+// "addr add" command of cmds added is delivered locally.
 func NewNetns(t *testing.T, name string, cmds ...string) {
 	t.Helper()
 	RequirePriv(t)
@@ -27,9 +37,23 @@ func NewNetns(t *testing.T, name string, cmds ...string) {
 			t.Errorf("ip netns del %s: %v: %s", name, err, out)
 		}
 	})
+	var local []netip.Addr
 	for _, c := range append([]string{"link set lo up"}, cmds...) {
-		IP(t, append([]string{"-n", name}, strings.Fields(c)...)...)
+		f := strings.Fields(c)
+		IP(t, append([]string{"-n", name}, f...)...)
+		if len(f) > 2 && f[0] == "addr" && f[1] == "add" {
+			if p, err := netip.ParsePrefix(f[2]); err == nil && p.Addr().Is6() {
+				local = append(local, p.Addr())
+			}
+		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	InNetns(t, name, func() {
+		if err := nl.WaitLocal(ctx, local...); err != nil {
+			t.Fatalf("netns %s: %v", name, err)
+		}
+	})
 }
 
 // IP runs ip(8) with args and fails t (t.Fatalf, with ip's output) on error.
