@@ -101,6 +101,16 @@ type TGA struct {
 	block   []ipRange
 	groups  []tgaGroup // by descending rate
 	regions []Region
+
+	// The tree, kept for TGARun's feedback: nodes in preorder.
+	parent   []int32           // per node; -1 for the root
+	leafOf   []int32           // per seed: its leaf node
+	nodeStat []int32           // per node: index in stats of the rates serving it
+	leafCls  [][maxNybbl]uint8 // per node (leaves only): class (nVar) of each nybble
+	leafPfx  []ipRange         // per node (leaves only): the range of the seeds' common prefix
+	stats    []tgaStats        // rates per stat node
+	byLeaf   []int32           // group indices grouped by their anchor's leaf, each leaf's by rate
+	leafGrp  []int32           // per node: start of its groups in byLeaf (len(parent)+1 entries)
 }
 
 // group kinds, in tie-break order.
@@ -315,10 +325,13 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 		seeds float64
 		s64   float64
 	}
+	leafOf := make([]int32, n)
 	var build func(lo, hi int, parent int32, fixed uint32)
 	build = func(lo, hi int, parent int32, fixed uint32) {
 		me := int32(len(nodes))
 		nodes = append(nodes, tgaNode{lo: int32(lo), hi: int32(hi), parent: parent})
+		t.leafCls = append(t.leafCls, [maxNybbl]uint8{})
+		t.leafPfx = append(t.leafPfx, ipRange{})
 		// Split on the variable nybble of lowest entropy.
 		best, bestH := -1, math.Inf(1)
 		if hi-lo > leaf {
@@ -368,9 +381,14 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 			for r, p := range vary {
 				cls[p] = uint8(min(r+1, nVar-1))
 			}
+			x, y := t.seeds[order[lo]], t.seeds[order[lo]]
 			for _, i := range order[lo:hi] {
 				leafVar[i] = cls
+				leafOf[i] = me
+				x, y = minU128(x, t.seeds[i]), maxU128(y, t.seeds[i])
 			}
+			t.leafCls[me] = cls
+			t.leafPfx[me] = commonRange(x, y)
 			t.regions = append(t.regions, r)
 			return
 		}
@@ -505,7 +523,65 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 	slices.SortFunc(t.groups, func(a, b tgaGroup) int {
 		return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.anchor, b.anchor))
 	})
+
+	// Keep the tree for TGARun, and the groups by leaf (a stable counting
+	// sort, so each leaf's stay by rate).
+	t.leafOf, t.nodeStat, t.stats = leafOf, statAt, stats
+	t.parent = make([]int32, len(nodes))
+	for k, nd := range nodes {
+		t.parent[k] = nd.parent
+	}
+	t.leafGrp = make([]int32, len(nodes)+1)
+	for _, g := range t.groups {
+		t.leafGrp[leafOf[g.anchor]+1]++
+	}
+	for k := range nodes {
+		t.leafGrp[k+1] += t.leafGrp[k]
+	}
+	t.byLeaf = make([]int32, len(t.groups))
+	next := slices.Clone(t.leafGrp[:len(nodes)])
+	for gi, g := range t.groups {
+		l := leafOf[g.anchor]
+		t.byLeaf[next[l]] = int32(gi)
+		next[l]++
+	}
 	return t, nil
+}
+
+// commonRange returns the range of the longest prefix that x <= y share.
+func commonRange(x, y u128) ipRange {
+	var bitsShared int
+	if d := x.hi ^ y.hi; d != 0 {
+		bitsShared = bits.LeadingZeros64(d)
+	} else {
+		bitsShared = 64 + bits.LeadingZeros64(x.lo^y.lo)
+	}
+	mh, ml := ^uint64(0), ^uint64(0) // host-bit masks
+	if bitsShared < 64 {
+		mh = ^uint64(0) >> uint(bitsShared)
+	} else {
+		mh = 0
+		if bitsShared < 128 {
+			ml = ^uint64(0) >> uint(bitsShared-64)
+		} else {
+			ml = 0
+		}
+	}
+	return ipRange{fromHi: x.hi &^ mh, fromLo: x.lo &^ ml, toHi: x.hi | mh, toLo: x.lo | ml}
+}
+
+func minU128(a, b u128) u128 {
+	if cmpU128(a, b) <= 0 {
+		return a
+	}
+	return b
+}
+
+func maxU128(a, b u128) u128 {
+	if cmpU128(a, b) >= 0 {
+		return a
+	}
+	return b
 }
 
 // rootPrior returns the prior of the root's rates: each line class
@@ -801,12 +877,18 @@ func (s *u128Set) slot(x u128) uint64 {
 }
 
 func (s *u128Set) has(x u128) bool {
+	_, ok := s.find(x)
+	return ok
+}
+
+// find returns the slot of x and whether x is in the set.
+func (s *u128Set) find(x u128) (uint64, bool) {
 	for i := s.slot(x); ; i = (i + 1) & s.mask {
 		if s.used[i>>6]>>(i&63)&1 == 0 {
-			return false
+			return i, false
 		}
 		if s.keys[i] == x {
-			return true
+			return i, true
 		}
 	}
 }
@@ -814,14 +896,19 @@ func (s *u128Set) has(x u128) bool {
 // add inserts x and reports whether it was new. The set must not be
 // filled past half its capacity.
 func (s *u128Set) add(x u128) bool {
-	for i := s.slot(x); ; i = (i + 1) & s.mask {
-		if s.used[i>>6]>>(i&63)&1 == 0 {
-			s.used[i>>6] |= 1 << (i & 63)
-			s.keys[i] = x
-			return true
-		}
-		if s.keys[i] == x {
-			return false
-		}
+	_, added := s.insert(x)
+	return added
+}
+
+// insert adds x and returns its slot and whether it was new. A slot stays
+// x's for the set's life (the set never grows), so callers may keep data
+// per slot.
+func (s *u128Set) insert(x u128) (uint64, bool) {
+	i, ok := s.find(x)
+	if ok {
+		return i, false
 	}
+	s.used[i>>6] |= 1 << (i & 63)
+	s.keys[i] = x
+	return i, true
 }

@@ -295,6 +295,20 @@ func tgaEval(name string, seeds []netip.Addr, budgets []int) (*tgaEvalReport, er
 		r.BuildS = build.Seconds()
 		rep.Results = append(rep.Results, r)
 	}
+	live := make(map[netip.Addr]bool, len(test))
+	for _, a := range test {
+		live[a] = true
+	}
+	for _, b := range budgets {
+		start := time.Now()
+		c, err := tgaLive(t, b, live)
+		if err != nil {
+			return nil, err
+		}
+		r := tgaScore("tga-live", b, c, train, test, time.Since(start))
+		r.BuildS = build.Seconds()
+		rep.Results = append(rep.Results, r)
+	}
 	for _, m := range []struct {
 		name string
 		f    func([]netip.Addr, int) ([][16]byte, error)
@@ -312,6 +326,35 @@ func tgaEval(name string, seeds []netip.Addr, budgets []int) (*tgaEvalReport, er
 		}
 	}
 	return rep, nil
+}
+
+// tgaLiveChunk is the number of candidates tgaLive probes before their
+// answers come back: a scan's feedback lags by what is in flight.
+const tgaLiveChunk = 1024
+
+// tgaLive simulates a live scan with feedback (TGARun): the held-out
+// addresses in live are the hosts that answer; each chunk of candidates is
+// "probed", and its hits are fed back before the next chunk is drawn.
+func tgaLive(t *generator.TGA, budget int, live map[netip.Addr]bool) ([][16]byte, error) {
+	run, err := t.NewRun(generator.TGARunConfig{Budget: budget, Lag: -1})
+	if err != nil {
+		return nil, err
+	}
+	var out [][16]byte
+	for len(out) < budget {
+		n := len(out)
+		out = run.Next(out, min(tgaLiveChunk, budget-n))
+		if len(out) == n {
+			break
+		}
+		for _, c := range out[n:] {
+			if live[netip.AddrFrom16(c)] {
+				run.Hit(c)
+			}
+		}
+		run.Settle(uint64(len(out)))
+	}
+	return out, nil
 }
 
 func plotTGA(rep *tgaEvalReport, path string) error {

@@ -1,0 +1,644 @@
+package generator
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+)
+
+// TGARunConfig configures TGA.NewRun. The zero value of each field but
+// Budget is its default.
+type TGARunConfig struct {
+	// Budget is the number of candidates the run emits in all; it must be
+	// positive.
+	Budget int
+	// Round is the number of candidates emitted between two re-rankings by
+	// the hits fed back so far. 0 means max(Budget/64, 256).
+	Round int
+	// BatchSize is the number of targets per Batch from Generate. 0 means
+	// DefaultBatchSize.
+	BatchSize int
+	// Prior is the strength, in expected hits, of a region's prior when its
+	// observed hits re-weight it (see TGARun). 0 means 10000: on the
+	// offline protocol of "widescan tga eval" smaller priors lost recall at
+	// small budgets (feedback then mostly breaks ties between groups of equal
+	// rate in favour of regions that answer).
+	Prior float64
+	// NoSpawn turns off the expansion of hits: only the TGA's own groups
+	// are emitted, re-ranked by feedback.
+	NoSpawn bool
+	// Lag is how long after its batch comes back through Put (the scan has
+	// sent it) a candidate counts as answered or not. 0 means 1 s; a
+	// negative Lag means only Settle settles candidates.
+	Lag time.Duration
+}
+
+// TGARunStats are a TGARun's counters.
+type TGARunStats struct {
+	// Emitted is the number of candidates emitted so far.
+	Emitted uint64
+	// Hits is the number of emitted candidates fed back through Hit.
+	Hits uint64
+	// Rounds is the number of re-rankings done.
+	Rounds uint64
+	// Spawned is the number of candidate groups spawned around hits.
+	Spawned uint64
+	// Excluded is the number of candidates skipped because they lie in a
+	// prefix given to Exclude.
+	Excluded uint64
+}
+
+// TGARun is one budgeted expansion of a TGA with live feedback, in the
+// manner of 6Hit (Hou et al., "6Hit: A reinforcement learning-based
+// approach to target generation for Internet-wide IPv6 scanning", INFOCOM
+// 2021) and 6Scan (Hou et al., IEEE/ACM ToN 2023): a scan reports which
+// candidates answered, and later candidates move toward the regions that
+// answer.
+//
+// A region is a leaf of the TGA's tree. The run emits the TGA's candidate
+// groups best first by rate × the region's multiplier, which starts at 1.
+// Every candidate it emits is remembered with its region (4 bytes beside
+// the dedup set, so a reply's target, authenticated by the probe MAC, finds
+// its region without any per-probe state in the packet). Every Round
+// candidates the run re-ranks: for each tree node, E is the sum of the
+// rates of the candidates emitted in its subtree (the hits expected) and H
+// the hits fed back; the multiplier is (H + Prior·m_parent) / (E + Prior),
+// the root's parent multiplier being 1, so a region's own evidence
+// outweighs its ancestors' as it grows. A hit also becomes a seed: unless
+// NoSpawn, the run adds the hit's one-nybble neighbours (each nybble, by
+// distance class, at the rate of a single-seed line of the hit's region)
+// and its subnet walk (|d| <= 16) as new groups of that region, up to
+// Budget groups in all, so the run reaches hosts two or more nybbles away
+// from any seed through the hosts it finds.
+//
+// Candidates in a prefix given to Exclude (an aliased prefix) are skipped,
+// and a region whose whole common prefix lies in one gets no more budget.
+//
+// A TGARun is a Source: Generate sends its candidates in batches whose
+// Pos and Next count candidates emitted (a run cannot be resumed). Hit,
+// Exclude and Stats are safe for concurrent use with Generate.
+type TGARun struct {
+	t   *TGA
+	cfg TGARunConfig
+
+	mu       sync.Mutex
+	seen     u128Set
+	region   []int32 // per slot of seen: the emitting region; -1-region once hit
+	exclude  []ipRange
+	nodeE    []float64 // expected hits emitted per node (own subtree)
+	nodeH    []float64 // hits per node
+	mult     []float64 // per node
+	cur      []int32   // per leaf: next of its TGA groups (index in t.byLeaf)
+	spawn    [][]liveGroup
+	spawnCur []int32
+	heap     leafHeap
+	pending  []u128 // hits not yet expanded
+	dead     []bool // per leaf: excluded
+	st       TGARunStats
+	sinceRR  int
+	spawned  int
+	log      []emitted // per candidate emitted, in order
+	settled  int       // candidates of log counted in nodeE
+	sent     []sentMark
+
+	// the group being emitted
+	g     liveGroup
+	gLeaf int32
+	gk    int // line: next distance; walk/low: 0 or 1 (done)
+
+	free []*Batch
+}
+
+// emitted is a candidate's region and rate, kept until it is settled.
+type emitted struct {
+	leaf int32
+	rate float32
+}
+
+// sentMark records when the candidates before next came back through Put.
+type sentMark struct {
+	at   time.Time
+	next uint64
+}
+
+// liveGroup is a candidate group of a run: a TGA group or a spawned one.
+type liveGroup struct {
+	base u128
+	rate float32
+	kind uint8
+	pos  uint8
+	vals uint16
+	d    int16
+}
+
+// NewRun starts a budgeted run of t with feedback. Errors: a Budget that
+// is not positive.
+func (t *TGA) NewRun(cfg TGARunConfig) (*TGARun, error) {
+	if cfg.Budget <= 0 {
+		return nil, fmt.Errorf("generator: TGA run budget %d: must be positive", cfg.Budget)
+	}
+	if cfg.Round <= 0 {
+		cfg.Round = max(cfg.Budget/64, 256)
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.Prior <= 0 {
+		cfg.Prior = 10000
+	}
+	if cfg.Lag == 0 {
+		cfg.Lag = time.Second
+	}
+	nn := len(t.parent)
+	r := &TGARun{
+		t: t, cfg: cfg,
+		seen:     newU128Set(cfg.Budget),
+		nodeE:    make([]float64, nn),
+		nodeH:    make([]float64, nn),
+		mult:     make([]float64, nn),
+		cur:      slices.Clone(t.leafGrp[:nn]),
+		spawn:    make([][]liveGroup, nn),
+		spawnCur: make([]int32, nn),
+		dead:     make([]bool, nn),
+		gLeaf:    -1,
+	}
+	r.region = make([]int32, len(r.seen.keys))
+	for i := range r.mult {
+		r.mult[i] = 1
+	}
+	r.rerank()
+	return r, nil
+}
+
+// Stats returns the run's counters. Safe for concurrent use.
+func (r *TGARun) Stats() TGARunStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.st
+}
+
+// Hit feeds back that target, a candidate of this run, answered. It
+// returns false for an address the run did not emit and for a repeated
+// hit. Safe for concurrent use.
+func (r *TGARun) Hit(target [16]byte) bool {
+	x := u128From(netip.AddrFrom16(target))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i, ok := r.seen.find(x)
+	if !ok || r.region[i] < 0 {
+		return false
+	}
+	leaf := r.region[i]
+	r.region[i] = -1 - leaf
+	r.nodeH[leaf]++
+	r.st.Hits++
+	if !r.cfg.NoSpawn {
+		r.pending = append(r.pending, x)
+	}
+	return true
+}
+
+// Exclude stops the run from emitting any candidate in p (an aliased
+// prefix): such candidates are skipped and counted in Stats.Excluded, and
+// from the next re-ranking a region whose seeds' common prefix lies in p
+// gets no more budget. Safe for concurrent use.
+func (r *TGARun) Exclude(p netip.Prefix) {
+	if !p.Addr().Is6() {
+		return
+	}
+	p = p.Masked()
+	lo := u128From(p.Addr())
+	hi := u128From(netipxLast(p))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.exclude = append(r.exclude, ipRange{fromHi: lo.hi, fromLo: lo.lo, toHi: hi.hi, toLo: hi.lo})
+	for l, pr := range r.t.leafPfx {
+		if r.t.leafGrp[l+1] > r.t.leafGrp[l] || len(r.spawn[l]) > 0 {
+			if inRanges(r.exclude[len(r.exclude)-1:], u128{pr.fromHi, pr.fromLo}) &&
+				inRanges(r.exclude[len(r.exclude)-1:], u128{pr.toHi, pr.toLo}) {
+				r.dead[l] = true
+			}
+		}
+	}
+}
+
+// netipxLast returns the last address of p.
+func netipxLast(p netip.Prefix) netip.Addr {
+	a := p.Addr().As16()
+	for b := p.Bits(); b < 128; b++ {
+		a[b/8] |= 0x80 >> uint(b%8)
+	}
+	return netip.AddrFrom16(a)
+}
+
+// First returns the best candidate the run would emit first without
+// emitting it, for a route lookup before Generate; false when the run has
+// nothing to emit.
+func (r *TGARun) First() (netip.Addr, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.heap.Len() == 0 {
+		return netip.Addr{}, false
+	}
+	l := r.heap.items[0].leaf
+	var g liveGroup
+	if c := r.spawnCur[l]; int(c) < len(r.spawn[l]) {
+		g = r.spawn[l][c]
+	} else {
+		g = r.tgaGroup(r.t.byLeaf[r.cur[l]])
+	}
+	var x u128
+	switch g.kind {
+	case kindLine:
+		v0 := nyb(g.base, int(g.pos))
+		for k := 1; k < 16; k++ {
+			if v := v0 + k; v < 16 && g.vals>>uint(v)&1 != 0 {
+				x = setNyb(g.base, int(g.pos), v)
+				break
+			}
+			if v := v0 - k; v >= 0 && g.vals>>uint(v)&1 != 0 {
+				x = setNyb(g.base, int(g.pos), v)
+				break
+			}
+		}
+	case kindWalk:
+		x = u128{g.base.hi + uint64(int64(g.d)), g.base.lo}
+	case kindLow:
+		x = u128{g.base.hi, uint64(g.d)}
+	}
+	var a [16]byte
+	putU128(&a, x)
+	return netip.AddrFrom16(a), true
+}
+
+// Next appends up to n more candidates to dst, best first by the feedback
+// so far, and returns it; fewer than n (possibly none) when the budget is
+// spent or every group is exhausted. Safe for concurrent use.
+func (r *TGARun) Next(dst [][16]byte, n int) [][16]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k := 0; k < n && int(r.st.Emitted) < r.cfg.Budget; {
+		if r.sinceRR >= r.cfg.Round {
+			r.rerank()
+		}
+		x, leaf, rate, ok := r.step()
+		if !ok {
+			if len(r.pending) == 0 {
+				break
+			}
+			r.rerank() // hits waiting: their groups may be all that is left
+			continue
+		}
+		if r.t.seedSet.has(x) || inRanges(r.t.block, x) {
+			continue
+		}
+		if len(r.exclude) > 0 && inRanges(r.exclude, x) {
+			r.st.Excluded++
+			continue
+		}
+		i, added := r.seen.insert(x)
+		if !added {
+			continue
+		}
+		r.region[i] = leaf
+		r.log = append(r.log, emitted{leaf, rate})
+		var a [16]byte
+		putU128(&a, x)
+		dst = append(dst, a)
+		r.st.Emitted++
+		r.sinceRR++
+		k++
+	}
+	return dst
+}
+
+// step returns the next address of the current group, moving to the best
+// group when it is spent; ok is false when no group is left.
+func (r *TGARun) step() (x u128, leaf int32, rate float32, ok bool) {
+	for {
+		if r.gLeaf >= 0 && !r.dead[r.gLeaf] {
+			g := &r.g
+			switch g.kind {
+			case kindLine:
+				v0 := nyb(g.base, int(g.pos))
+				for r.gk < 32 {
+					k := r.gk/2 + 1
+					v := v0 + k
+					if r.gk%2 == 1 {
+						v = v0 - k
+					}
+					r.gk++
+					if v >= 0 && v < 16 && g.vals>>uint(v)&1 != 0 {
+						return setNyb(g.base, int(g.pos), v), r.gLeaf, g.rate, true
+					}
+				}
+			case kindWalk:
+				if r.gk == 0 {
+					r.gk = 1
+					return u128{g.base.hi + uint64(int64(g.d)), g.base.lo}, r.gLeaf, g.rate, true
+				}
+			case kindLow:
+				if r.gk == 0 {
+					r.gk = 1
+					return u128{g.base.hi, uint64(g.d)}, r.gLeaf, g.rate, true
+				}
+			}
+		}
+		if !r.pop() {
+			return u128{}, 0, 0, false
+		}
+	}
+}
+
+// pop makes the best remaining group current; false when none is left.
+func (r *TGARun) pop() bool {
+	for r.heap.Len() > 0 {
+		l := r.heap.items[0].leaf
+		if r.dead[l] {
+			r.heap.pop()
+			continue
+		}
+		sc, tc := r.spawnCur[l], r.cur[l]
+		hasS, hasT := int(sc) < len(r.spawn[l]), tc < r.t.leafGrp[l+1]
+		switch {
+		case hasS && (!hasT || r.spawn[l][sc].rate >= groupRate(r.t.groups[r.t.byLeaf[tc]].key)):
+			r.g = r.spawn[l][sc]
+			r.spawnCur[l]++
+		case hasT:
+			r.g = r.tgaGroup(r.t.byLeaf[tc])
+			r.cur[l]++
+		default:
+			r.heap.pop()
+			continue
+		}
+		r.gLeaf, r.gk = l, 0
+		if p, ok := r.head(l); ok {
+			r.heap.fix0(p)
+		} else {
+			r.heap.pop()
+		}
+		return true
+	}
+	r.gLeaf = -1
+	return false
+}
+
+// head returns leaf l's best remaining group rate times its multiplier.
+func (r *TGARun) head(l int32) (float64, bool) {
+	best := -1.0
+	if c := r.spawnCur[l]; int(c) < len(r.spawn[l]) {
+		best = float64(r.spawn[l][c].rate)
+	}
+	if c := r.cur[l]; c < r.t.leafGrp[l+1] {
+		best = max(best, float64(groupRate(r.t.groups[r.t.byLeaf[c]].key)))
+	}
+	if best < 0 {
+		return 0, false
+	}
+	return best * r.mult[l], true
+}
+
+// tgaGroup returns TGA group gi as a liveGroup.
+func (r *TGARun) tgaGroup(gi int32) liveGroup {
+	g := &r.t.groups[gi]
+	return liveGroup{base: r.t.seeds[g.anchor], rate: groupRate(g.key), kind: g.kind(), pos: uint8(g.pos()), vals: g.vals, d: int16(g.d())}
+}
+
+// groupRate returns the rate a group key holds.
+func groupRate(key uint64) float32 { return math.Float32frombits(^uint32(key >> 32)) }
+
+// Settle declares that the candidates emitted before position pos (the
+// first pos of the run) have been probed long enough for their answers to
+// be in: from the next re-ranking, those that were not fed back through
+// Hit count against their regions. Until a candidate is settled only its
+// hit counts, so what is still in flight is not taken for silence. A scan
+// need not call it: Put settles a batch Lag after it. Safe for concurrent
+// use.
+func (r *TGARun) Settle(pos uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.settle(pos)
+}
+
+func (r *TGARun) settle(pos uint64) {
+	for ; r.settled < len(r.log) && uint64(r.settled) < pos; r.settled++ {
+		e := r.log[r.settled]
+		r.nodeE[e.leaf] += float64(e.rate)
+	}
+}
+
+// rerank expands the pending hits, recomputes every node's multiplier and
+// rebuilds the heap of leaves.
+func (r *TGARun) rerank() {
+	r.sinceRR = 0
+	r.st.Rounds++
+	t := r.t
+	nn := len(t.parent)
+	if nn == 0 {
+		return
+	}
+	if r.cfg.Lag > 0 {
+		now := time.Now()
+		k := 0
+		for ; k < len(r.sent) && now.Sub(r.sent[k].at) >= r.cfg.Lag; k++ {
+			r.settle(r.sent[k].next)
+		}
+		r.sent = r.sent[:copy(r.sent, r.sent[k:])]
+	}
+	touched := map[int32]bool{}
+	for _, h := range r.pending {
+		i, _ := r.seen.find(h)
+		leaf := -1 - r.region[i]
+		if r.spawned >= r.cfg.Budget || r.dead[leaf] {
+			continue
+		}
+		r.spawnAround(h, leaf)
+		touched[leaf] = true
+	}
+	r.pending = r.pending[:0]
+	for l := range touched {
+		s := r.spawn[l][r.spawnCur[l]:]
+		slices.SortStableFunc(s, func(a, b liveGroup) int { return cmpRateDesc(a.rate, b.rate) })
+	}
+	// Subtree sums, children before parents (nodes are in preorder).
+	e, h := slices.Clone(r.nodeE), slices.Clone(r.nodeH)
+	for k := nn - 1; k > 0; k-- {
+		p := t.parent[k]
+		e[p] += e[k]
+		h[p] += h[k]
+	}
+	for k := range nn {
+		pm := 1.0
+		if p := t.parent[k]; p >= 0 {
+			pm = r.mult[p]
+		}
+		r.mult[k] = (h[k] + r.cfg.Prior*pm) / (e[k] + r.cfg.Prior)
+	}
+	r.heap.items = r.heap.items[:0]
+	for l := range int32(nn) {
+		if r.dead[l] {
+			continue
+		}
+		if p, ok := r.head(l); ok {
+			r.heap.items = append(r.heap.items, leafItem{p, l})
+		}
+	}
+	r.heap.init()
+	// The group in progress finishes first; it was chosen by the old ranks.
+}
+
+// spawnAround adds hit h's one-nybble neighbours and subnet walk as groups
+// of leaf.
+func (r *TGARun) spawnAround(h u128, leaf int32) {
+	st := &r.t.stats[r.t.nodeStat[leaf]]
+	cls := &r.t.leafCls[leaf]
+	for p := range maxNybbl {
+		bk, nb := lineBuckets(1 << uint(nyb(h, p)))
+		for b := range nBucket {
+			if nb[b] == 0 {
+				continue
+			}
+			var vals uint16
+			for u, x := range bk {
+				if int(x) == b {
+					vals |= 1 << uint(u)
+				}
+			}
+			r.spawn[leaf] = append(r.spawn[leaf], liveGroup{base: h, rate: st.line[p][cls[p]][0][b], kind: kindLine, pos: uint8(p), vals: vals})
+			r.spawned++
+		}
+	}
+	for d := -walkMax; d <= walkMax; d++ {
+		if d != 0 {
+			r.spawn[leaf] = append(r.spawn[leaf], liveGroup{base: h, rate: st.walk[d+walkMax], kind: kindWalk, d: int16(d)})
+			r.spawned++
+		}
+	}
+	r.st.Spawned = uint64(r.spawned)
+}
+
+func cmpRateDesc(a, b float32) int {
+	switch {
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
+}
+
+// Generate sends the run's candidates in batches of BatchSize until the
+// budget is spent or no group is left, then closes out. Pos and Next of a
+// batch count candidates emitted before and after it. It returns nil when
+// the run is done and ctx.Err() when ctx ended first. It must be called
+// once.
+func (r *TGARun) Generate(ctx context.Context, out chan<- *Batch) error {
+	defer close(out)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b := r.get()
+		pos := r.Stats().Emitted
+		b.Targets = r.Next(b.Targets[:0], r.cfg.BatchSize)
+		if len(b.Targets) == 0 {
+			r.Put(b)
+			return nil
+		}
+		b.Pos, b.Next = pos, pos+uint64(len(b.Targets))
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			r.Put(b)
+			return ctx.Err()
+		}
+	}
+}
+
+// Put hands a batch received from Generate back for reuse. Safe for
+// concurrent use.
+func (r *TGARun) Put(b *Batch) {
+	if b == nil || cap(b.Targets) < r.cfg.BatchSize {
+		return
+	}
+	next := b.Next
+	b.Targets, b.dropped = b.Targets[:0], b.dropped[:0]
+	r.mu.Lock()
+	if r.cfg.Lag > 0 && next > 0 {
+		r.sent = append(r.sent, sentMark{time.Now(), next})
+	}
+	r.free = append(r.free, b)
+	r.mu.Unlock()
+}
+
+func (r *TGARun) get() *Batch {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := len(r.free); n > 0 {
+		b := r.free[n-1]
+		r.free = r.free[:n-1]
+		return b
+	}
+	return &Batch{Targets: make([][16]byte, 0, r.cfg.BatchSize)}
+}
+
+// leafItem is a leaf in the run's heap, keyed by its head group's
+// effective rate.
+type leafItem struct {
+	p    float64
+	leaf int32
+}
+
+// leafHeap is a max-heap of leaves (ties: lower leaf first).
+type leafHeap struct{ items []leafItem }
+
+func (h *leafHeap) Len() int { return len(h.items) }
+
+func (h *leafHeap) less(i, j int) bool {
+	a, b := h.items[i], h.items[j]
+	return a.p > b.p || a.p == b.p && a.leaf < b.leaf
+}
+
+func (h *leafHeap) init() {
+	for i := len(h.items)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (h *leafHeap) down(i int) {
+	n := len(h.items)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		c := l
+		if r := l + 1; r < n && h.less(r, l) {
+			c = r
+		}
+		if !h.less(c, i) {
+			return
+		}
+		h.items[i], h.items[c] = h.items[c], h.items[i]
+		i = c
+	}
+}
+
+// fix0 sets the top item's key to p and restores the order.
+func (h *leafHeap) fix0(p float64) {
+	h.items[0].p = p
+	h.down(0)
+}
+
+func (h *leafHeap) pop() {
+	n := len(h.items) - 1
+	h.items[0] = h.items[n]
+	h.items = h.items[:n]
+	if n > 0 {
+		h.down(0)
+	}
+}
