@@ -365,7 +365,7 @@ func plotTGA(rep *tgaEvalReport, path string) error {
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Add(plotter.NewGrid())
-	colors := []color.Color{color.RGBA{R: 200, A: 255}, color.RGBA{G: 120, B: 200, A: 255}, color.RGBA{R: 90, G: 160, B: 40, A: 255}}
+	colors := []color.Color{color.RGBA{R: 200, A: 255}, color.RGBA{R: 240, G: 140, A: 255}, color.RGBA{G: 120, B: 200, A: 255}, color.RGBA{R: 90, G: 160, B: 40, A: 255}}
 	var methods []string
 	by := map[string]plotter.XYs{}
 	for _, r := range rep.Results {
