@@ -71,8 +71,8 @@ type TGARunStats struct {
 // outweighs its ancestors' as it grows. A hit also becomes a seed: unless
 // NoSpawn, the run adds the hit's one-nybble neighbours (each nybble, by
 // distance class, at the rate of a single-seed line of the hit's region)
-// and its subnet walk (|d| <= 16) as new groups of that region, up to
-// Budget groups in all, so the run reaches hosts two or more nybbles away
+// and its subnet walk (|d| <= 16) as new groups of that region (no hit is
+// expanded once Budget groups have been spawned), so the run reaches hosts two or more nybbles away
 // from any seed through the hosts it finds.
 //
 // Candidates in a prefix given to Exclude (an aliased prefix) are skipped,

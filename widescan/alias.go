@@ -124,7 +124,7 @@ func mix64(z uint64) uint64 {
 // Scanner run over exactly the AliasProbes targets of each prefix, in list
 // mode) with cfg's interface, source address, send path, rate, probes per
 // target, cooldown, key, blocklist and DryRun (which writes the probes and
-// finds nothing aliased). cfg's targets, patterns, list, shard,
+// finds nothing aliased). cfg's targets, patterns, list, TGA, budget, shard,
 // caps, OnHit, Beacon, Aliased and AliasCheck are ignored. The addresses are
 // drawn with cfg.PermSeed as the seed of AliasTargets, or a random seed when
 // it is 0. A target the blocklist (built-in included: lift documentation
@@ -191,12 +191,13 @@ func DetectAliases(ctx context.Context, cfg Config, ps []netip.Prefix) ([]AliasR
 	return res, st, err
 }
 
-// aliasScanConfig returns cfg without its targets, hit and peer handlers,
-// caps and alias options, on the CPU backend: the base of an alias-test
-// scan.
+// aliasScanConfig returns cfg without its targets (TGA and Budget
+// included), hit and peer handlers, caps and alias options, on the CPU
+// backend: the base of an alias-test scan.
 func aliasScanConfig(cfg Config) Config {
 	tc := cfg
 	tc.Targets, tc.Patterns, tc.List = nil, nil, nil
+	tc.TGA, tc.Budget = nil, 0
 	tc.IID = generator.IID{}
 	tc.Shard, tc.Start, tc.MaxTargets, tc.MaxResults, tc.MaxRuntime = generator.Shard{}, 0, 0, 0, 0
 	tc.PermSeed, tc.ScanID = 0, 0

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"time"
@@ -45,8 +46,8 @@ var (
 )
 
 // Config configures a Scanner. The zero value of each field is its default;
-// only targets (Targets, Patterns or List) and (unless DryRun is set) a way
-// to reach them are required.
+// only targets (Targets, Patterns or List, or TGA and Budget) and (unless
+// DryRun is set) a way to reach them are required.
 // A host node and the CLI both fill it.
 type Config struct {
 	// Targets are the target windows (see prefixes.ParseWindow and
@@ -65,6 +66,28 @@ type Config struct {
 	// generator.ReadTargetListFile), permuted, deduplicated and blocklisted
 	// with the rest (generator.Config.List). nil: none.
 	List *generator.TargetList
+	// TGA, when not nil, generates the targets from seeds instead of
+	// Targets, Patterns and List, which must then be empty: Run probes the
+	// first Budget candidates of a generator.TGARun, best first, and feeds
+	// every Echo Reply from a probed candidate back to it at once
+	// (TGARun.Hit), so that later candidates grow around the hosts found
+	// (see "Seed-driven scans" in the package documentation). It cannot be
+	// combined with Start (a TGA scan cannot be resumed), a Shard of more
+	// than one part, MaxTargets (set Budget) or generator.BackendGPU (the
+	// expansion runs on the CPU; generator.BackendAuto means the CPU, and
+	// Stats.BackendNote says so). IID, PermSeed and Workers do not apply.
+	// Build it with the same blocklist as this Config
+	// (generator.TGAConfig.Blocklist): the scanner also drops any candidate
+	// its own blocklist holds back, counted in Stats.Blocked, so a TGA
+	// built with another one never probes blocked space but spends budget
+	// on it. nil: targets from Targets, Patterns and List.
+	TGA *generator.TGA
+	// Budget is the number of candidates a TGA scan generates and probes
+	// (generator.TGARunConfig.Budget), each Probes times; Stats.Targets
+	// reports it. New allocates the run's dedup set, about 40 to 80 bytes
+	// per candidate. Required (> 0) with TGA and an error without it. The
+	// run ends sooner when the TGA runs out of candidates.
+	Budget uint64
 	// Blocklist lists extra prefixes never to probe (opt-out files), on top
 	// of the always-applied built-in blocklist.
 	Blocklist []netip.Prefix
@@ -99,10 +122,13 @@ type Config struct {
 	// generator.GPUConfig.
 	GPU generator.GPUConfig
 	// BatchSize is the number of targets per batch. 0: the generator's
-	// default (1024).
+	// default (1024); for a TGA scan, Budget/512 between 32 and 1024, so
+	// that the run stays close behind the probes and its feedback reaches
+	// the candidates it has not generated yet.
 	BatchSize int
 	// QueueDepth is the capacity, in batches, of the queue between the
-	// generator and the sender. 0: DefaultQueueDepth.
+	// generator and the sender. 0: DefaultQueueDepth; 1 for a TGA scan
+	// (see BatchSize).
 	QueueDepth int
 
 	// Rate is the probe rate in probes/s. 0: DefaultRate; RateUnlimited
@@ -172,7 +198,9 @@ type Config struct {
 	// Aliased lists known aliased prefixes (see prefixes.ParseAliasList):
 	// a hit whose target lies inside one is reported with Hit.Aliased set
 	// and counted in Stats.AliasedHits, apart from real hosts. They are
-	// still probed. nil: none.
+	// still probed, except by a TGA scan, whose run generates nothing
+	// inside them (generator.TGARun.Exclude) and is not fed their hits.
+	// nil: none.
 	Aliased []netip.Prefix
 	// AliasCheck, when > 0, turns on the online alias test: every /64 with
 	// at least AliasCheck Echo Replies (DefaultAliasThreshold is a good
@@ -182,7 +210,9 @@ type Config struct {
 	// mark them all, hits are held back, in memory (about 100 bytes each),
 	// and reported after the test, in capture order; hits inside
 	// Config.Aliased are not held. A stopped or failed scan reports its
-	// held hits unmarked, untested. 0: off.
+	// held hits unmarked, untested. The test runs after the send phase,
+	// so a TGA scan has fed the hits of an aliased /64 back already
+	// (Config.TGA). 0: off.
 	AliasCheck int
 
 	// Beacon, when not nil, puts this instance's signed card in every probe
@@ -200,7 +230,10 @@ type Config struct {
 
 // Validate reports whether c is usable. New calls it.
 func (c *Config) Validate() error {
-	if len(c.Targets) == 0 && len(c.Patterns) == 0 && c.List.Len() == 0 {
+	if err := c.validateTGA(); err != nil {
+		return err
+	}
+	if c.TGA == nil && len(c.Targets) == 0 && len(c.Patterns) == 0 && c.List.Len() == 0 {
 		return ErrNoTargets
 	}
 	for _, w := range c.Targets {
@@ -255,6 +288,33 @@ func (c *Config) Validate() error {
 	}
 	if c.OnPeer != nil && c.Beacon == nil {
 		return errors.New("widescan: OnPeer needs a Beacon")
+	}
+	return nil
+}
+
+// validateTGA checks the fields that a TGA scan needs or excludes.
+func (c *Config) validateTGA() error {
+	if c.TGA == nil {
+		if c.Budget != 0 {
+			return errors.New("widescan: Budget is the candidate count of a TGA scan: set TGA, or use MaxTargets")
+		}
+		return nil
+	}
+	switch {
+	case c.Budget == 0:
+		return errors.New("widescan: a TGA scan needs a Budget > 0 (the candidates to probe)")
+	case c.Budget > math.MaxInt:
+		return fmt.Errorf("widescan: TGA budget %d too large", c.Budget)
+	case len(c.Targets) > 0 || len(c.Patterns) > 0 || c.List.Len() > 0:
+		return errors.New("widescan: TGA generates the targets: leave Targets, Patterns and List empty")
+	case c.Start > 0:
+		return errors.New("widescan: a TGA scan cannot be resumed (Start must be 0)")
+	case c.Shard.Count > 1:
+		return errors.New("widescan: a TGA scan cannot be sharded (Shard.Count must be 0 or 1)")
+	case c.MaxTargets > 0:
+		return errors.New("widescan: a TGA scan probes Budget candidates: leave MaxTargets 0")
+	case c.Backend == generator.BackendGPU:
+		return errors.New("widescan: TGA expansion runs on the CPU: use generator.BackendCPU or BackendAuto")
 	}
 	return nil
 }

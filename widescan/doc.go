@@ -55,6 +55,28 @@
 // in memory and one more short scan (16 probes per tested /64, its own
 // sockets and cooldown). Stats.AliasedHits counts the marked hits.
 //
+// # Seed-driven scans
+//
+// With Config.TGA and Config.Budget, the targets are not enumerated from
+// windows but generated from known-active addresses (seeds) by a
+// generator.TGA: Run probes the first Budget candidates of a
+// generator.TGARun, best first, on the CPU. The feedback is live: every Echo
+// Reply from a probed candidate (validated through the probe's MAC, so no
+// per-probe state is kept) is handed to TGARun.Hit from the capture
+// goroutine as soon as it arrives, before any alias bookkeeping, and the run
+// re-ranks its regions by the hits every round of candidates and grows new
+// candidate groups around each hit (after 6Hit and 6Scan). The sender hands
+// each batch back (Source.Put) once all its probes are out; a candidate not
+// answered one generator.TGARunConfig.Lag (1 s) later counts as silent. So that the
+// feedback reaches candidates not generated yet, a TGA scan keeps small
+// batches and a queue of one (Config.BatchSize, Config.QueueDepth). Known
+// aliased prefixes (Config.Aliased) are excluded from the run before it
+// starts (TGARun.Exclude) and their hits never fed back; the online alias
+// test (Config.AliasCheck) runs after the send phase, when every candidate
+// has gone out, so its verdicts cannot steer the run and only mark the hits.
+// The scanner's blocklist is applied to the candidates too. A TGA scan
+// cannot be resumed or sharded.
+//
 // # Resume
 //
 // Stats.Checkpoint is the shard position before which every target has been

@@ -55,9 +55,10 @@ type Stats struct {
 	PermSeed uint64
 	ScanID   uint64
 	// Targets is the number of sequence positions this run visits (its
-	// shard, after MaxTargets); Generated counts the targets produced so
-	// far, and Blocked the candidates dropped by the blocklist inside
-	// partly blocked subnets.
+	// shard, after MaxTargets; Config.Budget for a TGA scan); Generated
+	// counts the targets produced so far, and Blocked the candidates
+	// dropped by the blocklist inside partly blocked subnets (for a TGA
+	// scan, its candidates that the scanner's blocklist dropped).
 	Targets   uint64
 	Generated uint64
 	Blocked   uint64
@@ -103,8 +104,20 @@ type Stats struct {
 	// copies of the batch are sent; a run stopped in the middle of a
 	// batch's first copy stops it at the first target not sent, one
 	// stopped during a later copy at the batch's end. Once every target is
-	// sent it is the end of the shard (generator.Generator.End).
+	// sent it is the end of the shard (generator.Generator.End). A TGA
+	// scan cannot be resumed; its Checkpoint is the count of candidates
+	// handed to the sender.
 	Checkpoint uint64
+
+	// Seed-driven scans (Config.TGA), from generator.TGARun.Stats; all 0
+	// otherwise. TGAHits counts the Echo Replies fed back that the run
+	// took as hits of its candidates; TGARounds its re-rankings of the
+	// candidate groups; TGASpawned the groups it spawned around hits;
+	// TGAExcluded the candidates it skipped inside Config.Aliased.
+	TGAHits     uint64
+	TGARounds   uint64
+	TGASpawned  uint64
+	TGAExcluded uint64
 
 	// Peer recognition (Config.Beacon). Beacons counts the inbound Echo
 	// Requests that carried a card; Peers the new verified peers reported;

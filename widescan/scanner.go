@@ -24,7 +24,10 @@ import (
 // Targets are safe to call from any goroutine while Run runs.
 type Scanner struct {
 	cfg      Config
-	gen      *generator.Generator
+	gen      *generator.Generator // nil for a TGA scan
+	tga      *generator.TGARun    // Config.TGA's run; nil otherwise
+	block    *prefixes.Blocklist
+	scratch  [][16]byte // a TGA batch less its blocked targets; send's alone
 	key      icmp.Key
 	scanID   uint64
 	permSeed uint64
@@ -48,6 +51,7 @@ type Scanner struct {
 	backendNote string
 
 	generated  atomic.Uint64
+	blocked    atomic.Uint64 // TGA candidates dropped by the blocklist
 	checkpoint atomic.Uint64
 	hits       atomic.Uint64
 	icmpErrors atomic.Uint64
@@ -60,10 +64,12 @@ type Scanner struct {
 }
 
 // New validates cfg, fills its defaults and prepares the target generator
-// (blocklist applied, index space sized). It opens no socket. Errors:
-// ErrNoTargets (wrapped) when no target is left after the blocklist, a
-// *prefixes.Window error for a malformed window, and the generator's errors
-// for an IID that does not fit or a space of 2^64 targets or more.
+// (blocklist applied, index space sized), or with Config.TGA the run of
+// Config.Budget candidates (Config.Aliased excluded from it). It opens no
+// socket. Errors: ErrNoTargets (wrapped) when no target is left after the
+// blocklist, a *prefixes.Window error for a malformed window, the
+// generator's errors for an IID that does not fit or a space of 2^64
+// targets or more, and those of generator.TGA.NewRun.
 func New(cfg Config) (*Scanner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -89,6 +95,16 @@ func New(cfg Config) (*Scanner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("widescan: %w", err)
 	}
+	s.block = bl
+	if s.alias, err = newAliasState(&cfg); err != nil {
+		return nil, err
+	}
+	if cfg.TGA != nil {
+		if err := s.newTGARun(); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	gen, err := generator.New(generator.Config{
 		Windows:    cfg.Targets,
 		Patterns:   cfg.Patterns,
@@ -109,20 +125,67 @@ func New(cfg Config) (*Scanner, error) {
 		return nil, fmt.Errorf("widescan: %w", err)
 	}
 	s.gen = gen
-	if s.alias, err = newAliasState(&cfg); err != nil {
-		return nil, err
-	}
 	s.checkpoint.Store(min(cfg.Start, gen.End()))
 	return s, nil
 }
 
+// newTGARun prepares the run of a TGA scan: Config.Budget candidates, none
+// inside Config.Aliased, in batches small enough that the feedback reaches
+// the candidates not generated yet (see tgaBatchSize).
+func (s *Scanner) newTGARun() error {
+	bs := s.cfg.BatchSize
+	if bs == 0 {
+		bs = tgaBatchSize(s.cfg.Budget)
+	}
+	run, err := s.cfg.TGA.NewRun(generator.TGARunConfig{Budget: int(s.cfg.Budget), BatchSize: bs})
+	if err != nil {
+		return fmt.Errorf("widescan: %w", err)
+	}
+	for _, p := range s.cfg.Aliased {
+		run.Exclude(p)
+	}
+	if _, ok := run.First(); !ok {
+		return fmt.Errorf("%w: the TGA has no candidate outside the blocklist (%d seeds)", ErrNoTargets, s.cfg.TGA.Seeds())
+	}
+	s.tga = run
+	return nil
+}
+
+// tgaBatchSize is the default batch size of a TGA scan of budget
+// candidates: an eighth of the run's re-ranking round
+// (generator.TGARunConfig.Round's default, max(budget/64, 256)), so 32 to
+// generator.DefaultBatchSize. With tgaQueueDepth the run is at most about
+// three batches, under half a round, ahead of the probes, so each round is
+// ranked with the hits of the rounds before it.
+func tgaBatchSize(budget uint64) int {
+	round := max(budget/64, 256)
+	return int(min(round/8, generator.DefaultBatchSize))
+}
+
+// tgaQueueDepth is the default queue depth of a TGA scan (Config.QueueDepth
+// 0): one batch waits between the run and the sender.
+const tgaQueueDepth = 1
+
 // Targets is the number of targets the run will probe (its shard's sequence
 // positions from Config.Start, after MaxTargets; a few may still be dropped
-// by partly blocked subnets and counted in Stats.Blocked).
-func (s *Scanner) Targets() uint64 { return s.gen.Count() }
+// by partly blocked subnets and counted in Stats.Blocked). For a TGA scan it
+// is Config.Budget, an upper bound: the run ends sooner when the TGA runs
+// out of candidates.
+func (s *Scanner) Targets() uint64 {
+	if s.gen == nil {
+		return s.cfg.Budget
+	}
+	return s.gen.Count()
+}
 
-// Windows returns the target windows after the blocklist was subtracted.
-func (s *Scanner) Windows() []prefixes.Window { return s.gen.Windows() }
+// Windows returns the target windows after the blocklist was subtracted;
+// nil for a TGA scan.
+func (s *Scanner) Windows() []prefixes.Window {
+	if s.gen == nil {
+		return nil
+	}
+	return s.gen.Windows()
+}
 
 // Key returns the MAC key of the run (the configured one, or the random one
 // drawn by New).
@@ -133,8 +196,8 @@ func (s *Scanner) Stats() Stats {
 	st := Stats{
 		PermSeed:   s.permSeed,
 		ScanID:     s.scanID,
-		Targets:    s.gen.Count(),
-		Blocked:    s.gen.Blocked(),
+		Targets:    s.Targets(),
+		Blocked:    s.blocked.Load(),
 		Hits:       s.hits.Load(),
 		Generated:  s.generated.Load(),
 		Checkpoint: s.checkpoint.Load(),
@@ -143,6 +206,13 @@ func (s *Scanner) Stats() Stats {
 		AliasTested: s.aliasTested.Load(),
 		AliasFound:  s.aliasFound.Load(),
 		AliasSent:   s.aliasSent.Load(),
+	}
+	if s.gen != nil {
+		st.Blocked = s.gen.Blocked()
+	}
+	if s.tga != nil {
+		ts := s.tga.Stats()
+		st.TGAHits, st.TGARounds, st.TGASpawned, st.TGAExcluded = ts.Hits, ts.Rounds, ts.Spawned, ts.Excluded
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -274,9 +344,9 @@ func (s *Scanner) run(parent context.Context) error {
 
 	// The source opens last, after the namespace-bound work: the GPU
 	// worker is a child process that needs none of it.
-	source, fallback, err := generator.OpenBackend(ctx, s.gen, s.cfg.Backend, s.cfg.GPU)
+	source, fallback, err := s.openSource(ctx)
 	if err != nil {
-		return fmt.Errorf("widescan: %w", err)
+		return err
 	}
 	gpu, _ := source.(*generator.GPU)
 	generating := false
@@ -290,8 +360,8 @@ func (s *Scanner) run(parent context.Context) error {
 	if gpu != nil {
 		s.backend = "gpu"
 	}
-	if fallback != nil {
-		s.backendNote = fallback.Error()
+	if fallback != "" {
+		s.backendNote = fallback
 	}
 	s.mu.Unlock()
 
@@ -304,7 +374,11 @@ func (s *Scanner) run(parent context.Context) error {
 		defer stopSend()
 	}
 	depth := s.cfg.QueueDepth
-	if depth == 0 {
+	switch {
+	case depth != 0:
+	case s.tga != nil:
+		depth = tgaQueueDepth
+	default:
 		depth = DefaultQueueDepth
 	}
 	batches := make(chan *generator.Batch, depth) // a full queue is back-pressure
@@ -324,7 +398,7 @@ func (s *Scanner) run(parent context.Context) error {
 		err := s.send(sendCtx, pacer, w, source, batches)
 		// send returns nil only once the queue is closed: Generate has
 		// returned.
-		if err == nil && <-exhausted {
+		if err == nil && <-exhausted && s.gen != nil {
 			// Every batch is sent; the positions after the last one, if
 			// any, were all blocked.
 			s.checkpoint.Store(s.gen.End())
@@ -380,6 +454,50 @@ func (s *Scanner) run(parent context.Context) error {
 	return err
 }
 
+// TGABackendNote is Stats.BackendNote of a TGA scan with
+// generator.BackendAuto: why it generates on the CPU.
+const TGABackendNote = "TGA expansion runs on the CPU"
+
+// openSource returns the run's target source: the TGA run, or the
+// generator's backend (see generator.OpenBackend), with the reason for a
+// fallback to the CPU ("" when there was none).
+func (s *Scanner) openSource(ctx context.Context) (generator.Source, string, error) {
+	if s.tga != nil {
+		if s.cfg.Backend == generator.BackendAuto {
+			return s.tga, TGABackendNote, nil
+		}
+		return s.tga, "", nil
+	}
+	source, fallback, err := generator.OpenBackend(ctx, s.gen, s.cfg.Backend, s.cfg.GPU)
+	if err != nil {
+		return nil, "", fmt.Errorf("widescan: %w", err)
+	}
+	if fallback != nil {
+		return source, fallback.Error(), nil
+	}
+	return source, "", nil
+}
+
+// unblocked returns the targets of a TGA batch that the scanner's blocklist
+// lets through, counting the others in Stats.Blocked: the TGA applies its
+// own blocklist (generator.TGAConfig.Blocklist), which may be another. The
+// result is valid until the next call; other batches come back as they
+// are.
+func (s *Scanner) unblocked(ts [][16]byte) [][16]byte {
+	if s.tga == nil {
+		return ts
+	}
+	s.scratch = s.scratch[:0]
+	for _, t := range ts {
+		if s.block.Contains(netip.AddrFrom16(t)) {
+			s.blocked.Add(1)
+			continue
+		}
+		s.scratch = append(s.scratch, t)
+	}
+	return s.scratch
+}
+
 // send paces and sends every batch Config.Probes times, in chunks of at
 // most the pacer's burst, so that a batch never leaves as one burst larger
 // than configured, and advances the checkpoint as batches go out. It
@@ -388,8 +506,9 @@ func (s *Scanner) send(ctx context.Context, pacer *icmp.Pacer, w icmp.ProbeWrite
 	copies := s.cfg.probes()
 	for b := range batches {
 		s.generated.Add(uint64(len(b.Targets)))
+		targets := s.unblocked(b.Targets)
 		for i := range copies {
-			for t := b.Targets; len(t) > 0; {
+			for t := targets; len(t) > 0; {
 				c := min(len(t), pacer.Burst())
 				err := pacer.Wait(ctx, c)
 				n := 0
@@ -400,7 +519,7 @@ func (s *Scanner) send(ctx context.Context, pacer *icmp.Pacer, w icmp.ProbeWrite
 					if i == 0 {
 						// Resume with the first target of the first
 						// copy that did not go out.
-						s.checkpoint.Store(b.Resume(len(b.Targets) - len(t) + n))
+						s.checkpoint.Store(s.resumeAt(b, len(targets)-len(t)+n))
 					} else {
 						s.checkpoint.Store(b.Next)
 					}
@@ -445,10 +564,27 @@ func (s *Scanner) Rate() float64 {
 	return s.pacer.Rate()
 }
 
+// resumeAt is the checkpoint once the first n targets to send of b are
+// out: b.Resume(n), or for a TGA scan (where it is only the count of
+// candidates handed out; it cannot be resumed) b.Pos + n.
+func (s *Scanner) resumeAt(b *generator.Batch, n int) uint64 {
+	if s.tga != nil {
+		return b.Pos + uint64(n)
+	}
+	return b.Resume(n)
+}
+
 // firstTarget returns a target for the route lookup: the first unblocked
 // one of the sequence among its first few, else the first window's prefix,
-// pattern address or list address.
+// pattern address or list address; for a TGA scan the run's first
+// candidate.
 func (s *Scanner) firstTarget() netip.Addr {
+	if s.tga != nil {
+		if a, ok := s.tga.First(); ok {
+			return a
+		}
+		return netip.IPv6Unspecified()
+	}
 	for pos := range uint64(16) {
 		if t, ok := s.gen.Target(pos); ok {
 			return netip.AddrFrom16(t)
@@ -490,8 +626,15 @@ func (s *Scanner) emit(r sniffer.Reply) {
 		s.icmpErrors.Add(1)
 	}
 	h := hitOf(r)
-	switch a := s.alias; {
-	case a.knownAliased(h.Target):
+	a := s.alias
+	known := a.knownAliased(h.Target)
+	if s.tga != nil && !known && h.Success() && h.Responder == h.Target {
+		// Feedback first: the run's next candidates should not wait for
+		// the alias test after the send phase.
+		s.tga.Hit(h.Target.As16())
+	}
+	switch {
+	case known:
 		h.Aliased = true
 	case a.per64 != nil:
 		// Held until the alias test after the send phase.

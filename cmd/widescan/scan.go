@@ -68,12 +68,14 @@ type scanFlags struct {
 	aliasedMin   int
 	aliasCheck   bool
 	aliasThresh  int
+	tga          string
+	budget       uint64
 }
 
 func newScanCmd() *cobra.Command {
 	var f scanFlags
 	cmd := &cobra.Command{
-		Use:   "scan [flags] [TARGET...]",
+		Use:   "scan [flags] [TARGET...] | scan --tga SEEDS --budget N [flags]",
 		Short: "Probe targets with ICMPv6 Echo Requests and report live hosts",
 		Long: `Scan generates targets from prefix windows, probes each one with an ICMPv6
 Echo Request at --rate probes/s, sniffs the replies and writes one line per live
@@ -87,6 +89,14 @@ eui64[:MACS] (modified EUI-64 IIDs of MAC addresses: the built-in OUI list,
 or vendor keys, OUIs, MAC blocks and ranges, e.g. eui64:intel,00:1b:21).
 --pattern adds the addresses of a nybble template (2001:db8:*:*::1:*), and
 --target-list the exact addresses of a file; all are permuted together.
+
+--tga SEEDS --budget N replaces the targets: it learns the structure of the
+known-active addresses in SEEDS (one address or 32 hex digits per line, as
+"widescan tga generate" reads them) and probes N candidates, best first, none
+a seed; every Echo Reply is fed back at once, so later candidates move to the
+regions that answer and grow around the hosts found. It runs on the CPU and
+cannot be combined with TARGET arguments, --prefix-file, --pattern,
+--target-list, --resume, --shards, --max-targets or --iid.
 
 Targets are generated on the GPU (the widescan-gpu worker) or the CPU:
 --backend auto uses the GPU when its worker starts and says why when it
@@ -107,7 +117,8 @@ unless --dry-run.`,
   widescan scan -p targets.txt --iid low:16 -o hits.jsonl --metadata run.json
   widescan scan --dry-run --pcap probes.pcap --source-ip 2001:db8::1 2001:db8::/56
   widescan scan --resume run.ckpt --iid eui64:intel 2001:db8::/48-64
-  widescan scan --pattern '2001:db8:*:*::1:*' --target-list known.txt`,
+  widescan scan --pattern '2001:db8:*:*::1:*' --target-list known.txt
+  widescan scan --tga seeds.txt --budget 1000000 -i eth0 -o hits.jsonl`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runScan(cmd.Context(), f, args) },
 	}
 	f.bind(cmd.Flags())
@@ -121,6 +132,8 @@ func (f *scanFlags) bind(fl *pflag.FlagSet) {
 	fl.StringVar(&f.iid, "iid", "low:1", "IID mode filling the bits after each window: low:K, fixed:SUFFIX, random, eui64[:MACS]")
 	fl.StringArrayVar(&f.patterns, "pattern", nil, "also probe every address of this nybble `TEMPLATE`, * a wildcard hex digit, e.g. 2001:db8:*:*::1:* (repeatable)")
 	fl.StringVar(&f.targetList, "target-list", "", "also probe the exact addresses in `FILE`, one per line, # comments (- for stdin)")
+	fl.StringVar(&f.tga, "tga", "", "instead of targets, probe --budget candidates generated from the seeds in `FILE` (- for stdin), with live feedback")
+	fl.Uint64Var(&f.budget, "budget", 0, "with --tga, the number of candidates to probe")
 	f.backend = generator.BackendAuto
 	fl.Var(&f.backend, "backend", "where targets are generated: auto (the GPU when its worker starts, else the CPU), cpu or gpu")
 	fl.StringVar(&f.gpuWorker, "gpu-worker", "", "path of the widescan-gpu worker (default: $"+generator.EnvGPUWorker+", beside widescan, or on $PATH)")
@@ -161,9 +174,13 @@ func (f *scanFlags) bind(fl *pflag.FlagSet) {
 	f.peers.bind(fl, "")
 }
 
-// config turns the flags and arguments into a widescan.Config.
+// config turns the flags and arguments into a widescan.Config. With --tga
+// it reads the seeds and builds the TGA.
 func (f scanFlags) config(args []string) (widescan.Config, error) {
 	var cfg widescan.Config
+	if err := f.checkTGA(args); err != nil {
+		return cfg, err
+	}
 	for i, a := range args {
 		w, err := prefixes.ParseWindow(a, f.maxLen)
 		if err != nil {
@@ -192,7 +209,7 @@ func (f scanFlags) config(args []string) (widescan.Config, error) {
 		}
 		cfg.List = l
 	}
-	if len(cfg.Targets) == 0 && len(cfg.Patterns) == 0 && f.targetList == "" {
+	if len(cfg.Targets) == 0 && len(cfg.Patterns) == 0 && f.targetList == "" && f.tga == "" {
 		return cfg, errors.New("no targets: give TARGET arguments, --prefix-file, --pattern or --target-list")
 	}
 	cfg.Backend = f.backend
@@ -200,11 +217,13 @@ func (f scanFlags) config(args []string) (widescan.Config, error) {
 		return cfg, fmt.Errorf("--gpu-device %d: negative", f.gpuDevice)
 	}
 	cfg.GPU = generator.GPUConfig{Worker: f.gpuWorker, Device: f.gpuDevice}
-	iid, err := generator.ParseIID(f.iid)
-	if err != nil {
-		return cfg, fmt.Errorf("--iid: %w", err)
+	if f.tga == "" {
+		iid, err := generator.ParseIID(f.iid)
+		if err != nil {
+			return cfg, fmt.Errorf("--iid: %w", err)
+		}
+		cfg.IID = iid
 	}
-	cfg.IID = iid
 	for _, p := range f.blocklists {
 		ps, err := prefixes.ParsePrefixFile(p)
 		if err != nil {
@@ -218,6 +237,13 @@ func (f scanFlags) config(args []string) (widescan.Config, error) {
 			return cfg, fmt.Errorf("--unblock %q: not a prefix", u)
 		}
 		cfg.Unblock = append(cfg.Unblock, p)
+	}
+	if f.tga != "" {
+		t, err := newTGA(f.tga, cfg.Blocklist, cfg.Unblock)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.TGA, cfg.Budget = t, f.budget
 	}
 	if f.shards == 0 || f.shard >= f.shards {
 		return cfg, fmt.Errorf("--shard %d must be below --shards %d", f.shard, f.shards)
@@ -261,6 +287,7 @@ func (f scanFlags) config(args []string) (widescan.Config, error) {
 	if f.dryRun != (f.pcap != "") {
 		return cfg, errors.New("--dry-run and --pcap go together")
 	}
+	var err error
 	if cfg.SendPath, err = widescan.ParseSendPath(f.sendPath); err != nil {
 		return cfg, fmt.Errorf("--send-path: %w", err)
 	}
@@ -308,6 +335,55 @@ func (f scanFlags) config(args []string) (widescan.Config, error) {
 		cfg.AliasCheck = f.aliasThresh
 	}
 	return cfg, nil
+}
+
+// checkTGA rejects the flags that do not go with --tga (or --budget without
+// it), before any file is read.
+func (f scanFlags) checkTGA(args []string) error {
+	if f.tga == "" {
+		if f.budget != 0 {
+			return errors.New("--budget is the candidate count of --tga SEEDS: give --tga, or use --max-targets")
+		}
+		return nil
+	}
+	switch {
+	case len(args) > 0 || len(f.prefixFiles) > 0 || len(f.patterns) > 0 || f.targetList != "":
+		return errors.New("--tga generates the targets: give no TARGET arguments, --prefix-file, --pattern or --target-list")
+	case f.budget == 0:
+		return errors.New("--tga needs --budget N > 0, the number of candidates to probe")
+	case f.resume != "":
+		return errors.New("--tga: a seed-driven scan cannot be resumed; drop --resume")
+	case f.shards > 1:
+		return errors.New("--tga: a seed-driven scan cannot be sharded; drop --shards")
+	case f.maxTargets > 0:
+		return errors.New("--tga: --budget caps the candidates; drop --max-targets")
+	case f.iid != "low:1":
+		return errors.New("--tga: the candidates are whole addresses; drop --iid")
+	case f.backend == generator.BackendGPU:
+		return errors.New("--backend gpu: --tga expansion runs on the CPU")
+	}
+	return nil
+}
+
+// newTGA reads the seed file at path (as "widescan tga generate" does) and
+// builds the TGA with the scan's blocklist.
+func newTGA(path string, blocklist, unblock []netip.Prefix) (*generator.TGA, error) {
+	seeds, err := generator.ReadSeedFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--tga: %w", err)
+	}
+	if len(seeds) == 0 {
+		return nil, fmt.Errorf("--tga %s: no seeds", path)
+	}
+	bl, err := prefixes.NewBlocklist(blocklist, unblock)
+	if err != nil {
+		return nil, err
+	}
+	t, err := generator.NewTGA(seeds, generator.TGAConfig{Blocklist: bl})
+	if err != nil {
+		return nil, fmt.Errorf("--tga: %w", err)
+	}
+	return t, nil
 }
 
 func runScan(ctx context.Context, f scanFlags, args []string) (err error) {
@@ -435,6 +511,9 @@ func runScan(ctx context.Context, f scanFlags, args []string) (err error) {
 		return runErr // failed before the first probe: the error says it all
 	}
 	fmt.Fprintln(os.Stderr, summary(st, f.dryRun))
+	if cfg.TGA != nil {
+		fmt.Fprintln(os.Stderr, tgaSummary(cfg, st))
+	}
 	if f.aliasFeatures() && !f.dryRun {
 		fmt.Fprintln(os.Stderr, aliasSummary(st))
 	}
@@ -459,6 +538,13 @@ func (f scanFlags) aliasFeatures() bool { return len(f.aliased) > 0 || f.aliasCh
 func aliasSummary(st widescan.Stats) string {
 	return fmt.Sprintf("widescan: aliased_hits=%d real_hits=%d alias_tested=%d alias_found=%d alias_probes=%d",
 		st.AliasedHits, st.Hits-st.AliasedHits, st.AliasTested, st.AliasFound, st.AliasSent)
+}
+
+// tgaSummary is the stderr line of a seed-driven scan: its seeds and budget,
+// and how the feedback went.
+func tgaSummary(cfg widescan.Config, st widescan.Stats) string {
+	return fmt.Sprintf("widescan: tga seeds=%d budget=%d generated=%d tga_hits=%d rounds=%d spawned=%d excluded=%d",
+		cfg.TGA.Seeds(), cfg.Budget, st.Generated, st.TGAHits, st.TGARounds, st.TGASpawned, st.TGAExcluded)
 }
 
 // progress draws a progress bar on stderr (probes sent, probes/s, hits, ETA)
@@ -490,7 +576,11 @@ func progress(s *widescan.Scanner, hw *hitWriter, done <-chan struct{}, quiet bo
 			if bar != nil {
 				fmt.Fprintln(os.Stderr)
 			}
-			fmt.Fprintln(os.Stderr, "widescan: GPU backend unavailable, generating on the CPU:", st.BackendNote)
+			if st.BackendNote == widescan.TGABackendNote {
+				fmt.Fprintln(os.Stderr, "widescan: generating on the CPU:", st.BackendNote)
+			} else {
+				fmt.Fprintln(os.Stderr, "widescan: GPU backend unavailable, generating on the CPU:", st.BackendNote)
+			}
 		}
 		if quiet || st.Sent+st.SendErrors == 0 {
 			return
@@ -606,6 +696,14 @@ type metadata struct {
 	AliasedHits uint64 `json:"aliased_hits,omitempty"`
 	AliasTested uint64 `json:"alias_tested,omitempty"`
 	AliasFound  uint64 `json:"alias_found,omitempty"`
+	// A seed-driven scan (--tga): the seeds read, the budget and the
+	// feedback counters (widescan.Stats).
+	TGASeeds    int    `json:"tga_seeds,omitempty"`
+	TGABudget   uint64 `json:"tga_budget,omitempty"`
+	TGAHits     uint64 `json:"tga_hits,omitempty"`
+	TGARounds   uint64 `json:"tga_rounds,omitempty"`
+	TGASpawned  uint64 `json:"tga_spawned,omitempty"`
+	TGAExcluded uint64 `json:"tga_excluded,omitempty"`
 	Error       string `json:"error,omitempty"`
 }
 
@@ -643,6 +741,10 @@ func writeMetadata(path string, cfg widescan.Config, s *widescan.Scanner, st wid
 	}
 	m.ListTargets = cfg.List.Len()
 	m.AliasedHits, m.AliasTested, m.AliasFound = st.AliasedHits, st.AliasTested, st.AliasFound
+	if cfg.TGA != nil {
+		m.TGASeeds, m.TGABudget = cfg.TGA.Seeds(), cfg.Budget
+		m.TGAHits, m.TGARounds, m.TGASpawned, m.TGAExcluded = st.TGAHits, st.TGARounds, st.TGASpawned, st.TGAExcluded
+	}
 	if runErr != nil {
 		m.Error = runErr.Error()
 	}

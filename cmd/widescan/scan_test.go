@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"go4.org/netipx"
 
+	"github.com/p2pnet/widescan/generator"
 	"github.com/p2pnet/widescan/widescan"
 )
 
@@ -188,5 +190,118 @@ func TestScanFlagsForSendPathPacingAndCaps(t *testing.T) {
 		if _, err := f.config(args); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
+	}
+}
+
+// writeTGAFiles writes a seed file (hex and text lines, a comment) and an
+// opt-out list of everything outside the documentation prefixes, so that
+// the candidates stay in 2001:db8::/32 and 3fff::/20.
+func writeTGAFiles(t *testing.T) (seeds, outside string) {
+	t.Helper()
+	dir := t.TempDir()
+	seeds, outside = filepath.Join(dir, "seeds.txt"), filepath.Join(dir, "outside.txt")
+	const text = "# planted\n2001:db8:1::1\n2001:db8:1:1::1\n20010db8000100020000000000000001\n2001:db8:1:3::1\n2001:db8:1::2\n"
+	if err := os.WriteFile(seeds, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var b netipx.IPSetBuilder
+	b.AddPrefix(netip.MustParsePrefix("::/0"))
+	b.RemovePrefix(netip.MustParsePrefix("2001:db8::/32"))
+	b.RemovePrefix(netip.MustParsePrefix("3fff::/20"))
+	set, err := b.IPSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines strings.Builder
+	for _, p := range set.Prefixes() {
+		lines.WriteString(p.String() + "\n")
+	}
+	if err := os.WriteFile(outside, []byte(lines.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return seeds, outside
+}
+
+func TestScanFlagsForTGA(t *testing.T) {
+	seeds, outside := writeTGAFiles(t)
+	f, args := parseScanFlags(t, "--tga", seeds, "--budget", "500", "-b", outside,
+		"--unblock", "2001:db8::/32", "--unblock", "3fff::/20")
+	cfg, err := f.config(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TGA == nil || cfg.TGA.Seeds() != 5 || cfg.Budget != 500 {
+		t.Fatalf("TGA %v with %d seeds, budget %d; want 5 seeds, budget 500", cfg.TGA != nil, cfg.TGA.Seeds(), cfg.Budget)
+	}
+	if len(cfg.Targets) != 0 || len(cfg.Patterns) != 0 || cfg.List != nil || cfg.IID.String() != (generator.IID{}).String() {
+		t.Errorf("a --tga config with other targets or an IID: %+v", cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestScanFlagsRejectTGANonsense(t *testing.T) {
+	seeds, _ := writeTGAFiles(t)
+	empty := filepath.Join(t.TempDir(), "empty.txt")
+	if err := os.WriteFile(empty, []byte("# nothing\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tga := []string{"--tga", seeds, "--budget", "100"}
+	tests := []struct {
+		name string
+		argv []string
+		want string
+	}{
+		{"a budget without --tga", []string{"--budget", "100", "2001:db8::/48"}, "--budget"},
+		{"--tga without a budget", []string{"--tga", seeds}, "--budget N > 0"},
+		{"--tga beside a target argument", append(tga, "2001:db8::/48"), "no TARGET arguments"},
+		{"--tga beside a prefix file", append(tga, "-p", seeds), "no TARGET arguments"},
+		{"--tga beside a pattern", append(tga, "--pattern", "2001:db8::*"), "no TARGET arguments"},
+		{"--tga beside a target list", append(tga, "--target-list", seeds), "no TARGET arguments"},
+		{"--tga resumed", append(tga, "--resume", "x.ckpt"), "--resume"},
+		{"--tga sharded", append(tga, "--shards", "2"), "--shards"},
+		{"--tga with a target cap", append(tga, "--max-targets", "5"), "--max-targets"},
+		{"--tga with an IID mode", append(tga, "--iid", "low:4"), "--iid"},
+		{"--tga on the GPU", append(tga, "--backend", "gpu"), "on the CPU"},
+		{"--tga with a missing seed file", []string{"--tga", seeds + ".gone", "--budget", "100"}, "--tga"},
+		{"--tga with no seeds", []string{"--tga", empty, "--budget", "100"}, "no seeds"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, args := parseScanFlags(t, tt.argv...)
+			_, err := f.config(args)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestTGADryRunWritesMetadata(t *testing.T) {
+	seeds, outside := writeTGAFiles(t)
+	dir := t.TempDir()
+	pcap, meta, out := filepath.Join(dir, "p.pcap"), filepath.Join(dir, "m.json"), filepath.Join(dir, "hits.jsonl")
+	f, args := parseScanFlags(t, "--dry-run", "--pcap", pcap, "--source-ip", "2001:db8::1",
+		"--tga", seeds, "--budget", "300", "-b", outside, "--unblock", "2001:db8::/32", "--unblock", "3fff::/20")
+	f.metadata, f.output, f.noProgress = meta, out, true
+	if err := runScan(context.Background(), f, args); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m metadata
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Targets != 300 || m.Sent != 300 || m.Generated != 300 || m.WindowCount != 0 ||
+		m.TGASeeds != 5 || m.TGABudget != 300 || m.TGARounds == 0 || m.TGAHits != 0 ||
+		m.Backend != "cpu" || m.BackendNote != widescan.TGABackendNote {
+		t.Errorf("metadata %+v", m)
+	}
+	if st, err := os.Stat(pcap); err != nil || st.Size() != 24+300*(16+104) {
+		t.Errorf("pcap: %v, %v", st, err)
 	}
 }

@@ -91,7 +91,7 @@ func TestTGAEvalJSONAndPlot(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Train != 160 || rep.HeldOut != 40 || len(rep.Results) != 6 {
+	if rep.Train != 160 || rep.HeldOut != 40 || len(rep.Results) != 8 {
 		t.Fatalf("report %+v", rep)
 	}
 	for _, r := range rep.Results {
