@@ -158,6 +158,18 @@ func lineBuckets(mask uint16) (b [16]uint8, n [nBucket]uint8) {
 	return
 }
 
+// bucketVals returns the values of a line whose bucket (lineBuckets) is b,
+// one bit each.
+func bucketVals(bk *[16]uint8, b int) uint16 {
+	var vals uint16
+	for u, x := range bk {
+		if int(x) == b {
+			vals |= 1 << uint(u)
+		}
+	}
+	return vals
+}
+
 // tgaGroup is a group of candidates with one expected rate. Groups sort
 // by key, then anchor.
 type tgaGroup struct {
@@ -496,12 +508,7 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 				if nb[b] == 0 {
 					continue
 				}
-				var vals uint16
-				for u, x := range bk {
-					if int(x) == b {
-						vals |= 1 << uint(u)
-					}
-				}
+				vals := bucketVals(&bk, b)
 				r := stats[statOf[a]].line[p][leafVar[a][p]][jClass(int(j))][b]
 				t.groups = append(t.groups, tgaGroup{key: groupKey(r, kindLine, p, 0, b), anchor: a, vals: vals})
 			}

@@ -502,13 +502,7 @@ func (r *TGARun) spawnAround(h u128, leaf int32) {
 			if nb[b] == 0 {
 				continue
 			}
-			var vals uint16
-			for u, x := range bk {
-				if int(x) == b {
-					vals |= 1 << uint(u)
-				}
-			}
-			r.spawn[leaf] = append(r.spawn[leaf], liveGroup{base: h, rate: st.line[p][cls[p]][0][b], kind: kindLine, pos: uint8(p), vals: vals})
+			r.spawn[leaf] = append(r.spawn[leaf], liveGroup{base: h, rate: st.line[p][cls[p]][0][b], kind: kindLine, pos: uint8(p), vals: bucketVals(&bk, b)})
 			r.spawned++
 		}
 	}

@@ -175,18 +175,7 @@ func TestAliasDetectionInTheTestbed(t *testing.T) {
 			defer mu.Unlock()
 			got[h.Target] = h.Aliased
 		}
-		var st widescan.Stats
-		err := tb.Do(tb.ScannerNS, func() error {
-			s, err := widescan.New(cfg)
-			if err != nil {
-				return err
-			}
-			st, err = s.Run(ctx)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := mustScanIn(t, ctx, tb.ScannerNS, cfg)
 		t.Logf("stats: hits=%d aliased=%d tested=%d found=%d alias_sent=%d", st.Hits, st.AliasedHits, st.AliasTested, st.AliasFound, st.AliasSent)
 		anyip := netip.MustParsePrefix("3fff:100::/48")
 		var real, aliased int

@@ -56,15 +56,7 @@ func TestSendPathsFindTheSameHitsAndErrors(t *testing.T) {
 				got[key{h.Target, h.Type, h.Code, h.Responder, h.HopLimit == 64 || h.HopLimit == 63}] = true
 			},
 		}
-		var st widescan.Stats
-		err := tb.Do(tb.ScannerNS, func() error {
-			s, err := widescan.New(cfg)
-			if err != nil {
-				return err
-			}
-			st, err = s.Run(ctx)
-			return err
-		})
+		st, err := scanIn(ctx, tb.ScannerNS, cfg)
 		if err != nil {
 			t.Fatalf("%s path: %v", path, err)
 		}

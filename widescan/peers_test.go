@@ -101,21 +101,10 @@ func TestScannerAndListenerDiscoverEachOther(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	var st widescan.Stats
 	var hits []netip.Addr
 	cfg := instanceScan(t, ba, &la, a.Iface)
 	cfg.OnHit = func(h widescan.Hit) { hits = append(hits, h.Target) }
-	err = testbed.RunIn(a.NS, func() error {
-		s, err := widescan.New(cfg)
-		if err != nil {
-			return err
-		}
-		st, err = s.Run(ctx)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := mustScanIn(t, ctx, a.NS, cfg)
 	cancel()
 	if err := testutil.WaitChan(t, lerr, 5*time.Second); err != nil {
 		t.Fatalf("listener: %v", err)

@@ -155,18 +155,7 @@ func TestScanFindsEveryPlantedHostInTheTestbed(t *testing.T) {
 			got[h.Target] = h
 		},
 	}
-	var st widescan.Stats
-	err = tb.Do(tb.ScannerNS, func() error {
-		s, err := widescan.New(cfg)
-		if err != nil {
-			return err
-		}
-		st, err = s.Run(ctx)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := mustScanIn(t, ctx, tb.ScannerNS, cfg)
 	t.Logf("stats: %+v", st)
 	if dups != 0 {
 		t.Errorf("%d duplicate hits reported", dups)
@@ -239,16 +228,8 @@ func TestStoppedScanReportsWhatItHas(t *testing.T) {
 	}
 	runCtx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	var st widescan.Stats
 	start := time.Now()
-	err = tb.Do(tb.ScannerNS, func() error {
-		s, err := widescan.New(cfg)
-		if err != nil {
-			return err
-		}
-		st, err = s.Run(runCtx)
-		return err
-	})
+	st, err := scanIn(runCtx, tb.ScannerNS, cfg)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Run returned %v, want the context's deadline error", err)
 	}
@@ -262,4 +243,28 @@ func TestStoppedScanReportsWhatItHas(t *testing.T) {
 		t.Errorf("handler saw %d hits, Stats.Hits=%d", hits, st.Hits)
 	}
 	t.Logf("stopped after %d probes with %d hits", st.Sent, hits)
+}
+
+// scanIn runs a scan of cfg inside the network namespace ns.
+func scanIn(ctx context.Context, ns string, cfg widescan.Config) (widescan.Stats, error) {
+	var st widescan.Stats
+	err := testbed.RunIn(ns, func() error {
+		s, err := widescan.New(cfg)
+		if err != nil {
+			return err
+		}
+		st, err = s.Run(ctx)
+		return err
+	})
+	return st, err
+}
+
+// mustScanIn is scanIn that fails t on an error.
+func mustScanIn(t *testing.T, ctx context.Context, ns string, cfg widescan.Config) widescan.Stats {
+	t.Helper()
+	st, err := scanIn(ctx, ns, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

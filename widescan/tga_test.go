@@ -259,18 +259,7 @@ func TestTGAScanFeedsHitsBackInTheTestbed(t *testing.T) {
 			got[h.Target] = h
 		},
 	}
-	var st widescan.Stats
-	err = tb.Do(tb.ScannerNS, func() error {
-		s, err := widescan.New(cfg)
-		if err != nil {
-			return err
-		}
-		st, err = s.Run(ctx)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := mustScanIn(t, ctx, tb.ScannerNS, cfg)
 	t.Logf("stats: sent=%d hits=%d tga_hits=%d rounds=%d spawned=%d excluded=%d blocked=%d alias_tested=%d",
 		st.Sent, st.Hits, st.TGAHits, st.TGARounds, st.TGASpawned, st.TGAExcluded, st.Blocked, st.AliasTested)
 	var found []netip.Addr

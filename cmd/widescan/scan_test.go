@@ -75,11 +75,7 @@ func TestScanFlagsBecomeAConfig(t *testing.T) {
 }
 
 func TestScanFlagsRejectNonsense(t *testing.T) {
-	tests := []struct {
-		name string
-		argv []string
-		want string
-	}{
+	tests := []flagErrorCase{
 		{"no target at all", nil, "no targets"},
 		{"a malformed target argument", []string{"2001:db8::/33-16"}, "target argument 1"},
 		{"a bad IID mode", []string{"--iid", "lowest:3", "2001:db8::/48"}, "--iid"},
@@ -89,34 +85,14 @@ func TestScanFlagsRejectNonsense(t *testing.T) {
 		{"a pcap without a dry run", []string{"--pcap", "x.pcap", "2001:db8::/48"}, "--dry-run"},
 		{"a prefix that is not one", []string{"--unblock", "2001:db8::", "2001:db8::/48"}, "--unblock"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f, args := parseScanFlags(t, tt.argv...)
-			_, err := f.config(args)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %v, want one mentioning %q", err, tt.want)
-			}
-		})
-	}
+	checkFlagErrors(t, tests)
 }
 
 func TestDryRunWritesPcapAndMetadata(t *testing.T) {
 	dir := t.TempDir()
-	pcap, meta, out := filepath.Join(dir, "p.pcap"), filepath.Join(dir, "m.json"), filepath.Join(dir, "hits.jsonl")
-	f, args := parseScanFlags(t, "--dry-run", "--pcap", pcap, "--source-ip", "2001:db8::1",
+	pcap, out := filepath.Join(dir, "p.pcap"), filepath.Join(dir, "hits.jsonl")
+	m := dryRunMetadata(t, dir, out, "--dry-run", "--pcap", pcap, "--source-ip", "2001:db8::1",
 		"--unblock", "2001:db8::/32", "--iid", "low:2", "2001:db8:5::/56")
-	f.metadata, f.output, f.noProgress = meta, out, true
-	if err := runScan(context.Background(), f, args); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(meta)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m metadata
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
 	if !m.DryRun || m.Targets != 512 || m.Sent != 512 || m.Hits != 0 || m.WindowCount != 1 || m.IID != "low:2" || m.PermSeed == 0 {
 		t.Errorf("metadata %+v", m)
 	}
@@ -248,11 +224,7 @@ func TestScanFlagsRejectTGANonsense(t *testing.T) {
 		t.Fatal(err)
 	}
 	tga := []string{"--tga", seeds, "--budget", "100"}
-	tests := []struct {
-		name string
-		argv []string
-		want string
-	}{
+	tests := []flagErrorCase{
 		{"a budget without --tga", []string{"--budget", "100", "2001:db8::/48"}, "--budget"},
 		{"--tga without a budget", []string{"--tga", seeds}, "--budget N > 0"},
 		{"--tga beside a target argument", append(tga, "2001:db8::/48"), "no TARGET arguments"},
@@ -267,6 +239,35 @@ func TestScanFlagsRejectTGANonsense(t *testing.T) {
 		{"--tga with a missing seed file", []string{"--tga", seeds + ".gone", "--budget", "100"}, "--tga"},
 		{"--tga with no seeds", []string{"--tga", empty, "--budget", "100"}, "no seeds"},
 	}
+	checkFlagErrors(t, tests)
+}
+
+func TestTGADryRunWritesMetadata(t *testing.T) {
+	seeds, outside := writeTGAFiles(t)
+	dir := t.TempDir()
+	pcap, out := filepath.Join(dir, "p.pcap"), filepath.Join(dir, "hits.jsonl")
+	m := dryRunMetadata(t, dir, out, "--dry-run", "--pcap", pcap, "--source-ip", "2001:db8::1",
+		"--tga", seeds, "--budget", "300", "-b", outside, "--unblock", "2001:db8::/32", "--unblock", "3fff::/20")
+	if m.Targets != 300 || m.Sent != 300 || m.Generated != 300 || m.WindowCount != 0 ||
+		m.TGASeeds != 5 || m.TGABudget != 300 || m.TGARounds == 0 || m.TGAHits != 0 ||
+		m.Backend != "cpu" || m.BackendNote != widescan.TGABackendNote {
+		t.Errorf("metadata %+v", m)
+	}
+	if st, err := os.Stat(pcap); err != nil || st.Size() != 24+300*(16+104) {
+		t.Errorf("pcap: %v, %v", st, err)
+	}
+}
+
+// flagErrorCase is a scan command line that must fail with an error
+// mentioning want.
+type flagErrorCase struct {
+	name string
+	argv []string
+	want string
+}
+
+func checkFlagErrors(t *testing.T, tests []flagErrorCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, args := parseScanFlags(t, tt.argv...)
@@ -278,12 +279,12 @@ func TestScanFlagsRejectTGANonsense(t *testing.T) {
 	}
 }
 
-func TestTGADryRunWritesMetadata(t *testing.T) {
-	seeds, outside := writeTGAFiles(t)
-	dir := t.TempDir()
-	pcap, meta, out := filepath.Join(dir, "p.pcap"), filepath.Join(dir, "m.json"), filepath.Join(dir, "hits.jsonl")
-	f, args := parseScanFlags(t, "--dry-run", "--pcap", pcap, "--source-ip", "2001:db8::1",
-		"--tga", seeds, "--budget", "300", "-b", outside, "--unblock", "2001:db8::/32", "--unblock", "3fff::/20")
+// dryRunMetadata runs the scan command line argv with hits to out and
+// returns the metadata it wrote (in dir).
+func dryRunMetadata(t *testing.T, dir, out string, argv ...string) metadata {
+	t.Helper()
+	meta := filepath.Join(dir, "m.json")
+	f, args := parseScanFlags(t, argv...)
 	f.metadata, f.output, f.noProgress = meta, out, true
 	if err := runScan(context.Background(), f, args); err != nil {
 		t.Fatal(err)
@@ -296,12 +297,5 @@ func TestTGADryRunWritesMetadata(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.Targets != 300 || m.Sent != 300 || m.Generated != 300 || m.WindowCount != 0 ||
-		m.TGASeeds != 5 || m.TGABudget != 300 || m.TGARounds == 0 || m.TGAHits != 0 ||
-		m.Backend != "cpu" || m.BackendNote != widescan.TGABackendNote {
-		t.Errorf("metadata %+v", m)
-	}
-	if st, err := os.Stat(pcap); err != nil || st.Size() != 24+300*(16+104) {
-		t.Errorf("pcap: %v, %v", st, err)
-	}
+	return m
 }
