@@ -118,29 +118,43 @@ func TestFillMatchesTheSlowPath(t *testing.T) {
 				break
 			}
 			j := r.Uint64N(g.End())
-			end := min(j+uint64(g.batchSize), g.End())
-			g.fill(b, j, end)
-			// The slow path: Perm.At then the reference candidate, the
-			// blocked ones left out.
-			var want [][16]byte
-			var dropped []uint32
-			for q := j; q < end; q++ {
-				idx := newRefPerm(g.n, cfg.PermSeed).at(cfg.Shard.Index + cfg.Shard.Count*q)
-				a := refCandidate(t, g, cfg.PermSeed, idx)
-				if got := g.Candidate(idx); got != a {
-					t.Fatalf("%v %s: Candidate(%d) = %s, reference %s", cfg.Windows, cfg.IID, idx, addr(got), addr(a))
-				}
-				if cfg.Blocklist.Contains(addr(a)) {
-					dropped = append(dropped, uint32(q-j))
-					continue
-				}
-				want = append(want, a)
-			}
-			if !slices.Equal(b.Targets, want) || !slices.Equal(b.dropped, dropped) || b.Pos != j || b.Next != end {
-				t.Fatalf("%v %s shard %v: fill(%d, %d) = %d targets, %v dropped; want %d, %v",
-					cfg.Windows, cfg.IID, cfg.Shard, j, end, len(b.Targets), b.dropped, len(want), dropped)
-			}
+			checkFill(t, g, cfg, b, j, min(j+uint64(g.batchSize), g.End()), func(idx uint64) [16]byte {
+				return refCandidate(t, g, cfg.PermSeed, idx)
+			})
 		}
+	}
+}
+
+// checkFill fills b with the shard positions [j, end) of g and checks it
+// against the slow path: Perm.At through the reference permutation, then
+// ref (the reference candidate of an index), the blocked ones left out. It
+// checks Candidate and Target of every position, and the batch's targets,
+// dropped offsets, Pos and Next.
+func checkFill(t *testing.T, g *Generator, cfg Config, b *Batch, j, end uint64, ref func(idx uint64) [16]byte) {
+	t.Helper()
+	g.fill(b, j, end)
+	var want [][16]byte
+	var dropped []uint32
+	for q := j; q < end; q++ {
+		pos := cfg.Shard.Index + cfg.Shard.Count*q
+		idx := newRefPerm(g.n, cfg.PermSeed).at(pos)
+		a := ref(idx)
+		if got := g.Candidate(idx); got != a {
+			t.Fatalf("%v %s %v: Candidate(%d) = %s, reference %s", cfg.Windows, cfg.IID, cfg.Patterns, idx, addr(got), addr(a))
+		}
+		blocked := cfg.Blocklist.Contains(addr(a))
+		if got, ok := g.Target(pos); got != a || ok == blocked {
+			t.Fatalf("Target(%d) = %s, %v; want %s, %v", pos, addr(got), ok, addr(a), !blocked)
+		}
+		if blocked {
+			dropped = append(dropped, uint32(q-j))
+			continue
+		}
+		want = append(want, a)
+	}
+	if !slices.Equal(b.Targets, want) || !slices.Equal(b.dropped, dropped) || b.Pos != j || b.Next != end {
+		t.Fatalf("%v %s %v shard %v: fill(%d, %d) = %d targets, %v dropped; want %d, %v",
+			cfg.Windows, cfg.IID, cfg.Patterns, cfg.Shard, j, end, len(b.Targets), b.dropped, len(want), dropped)
 	}
 }
 

@@ -69,7 +69,7 @@ func fakeWorker(mode string) int {
 	}
 	text(kernels.FrameHello, kernels.ProtocolVersion, "fake device (CPU arithmetic)")
 	g := generatorFromPlan(p)
-	at := func(j uint64) (hi, lo uint64) { return g.planCandidate(g.perm.At(p.ShardIndex + p.ShardCount*j)) }
+	at := func(j uint64) (hi, lo uint64) { return g.candidate(g.perm.At(p.ShardIndex + p.ShardCount*j)) }
 	for j, f := p.Start, 0; j < p.End; f++ {
 		n := min(*frame, p.End-j)
 		switch {
@@ -104,7 +104,8 @@ func fakeWorker(mode string) int {
 // generatorFromPlan rebuilds the arithmetic part of a Generator from a
 // decoded plan, as the kernel sees it.
 func generatorFromPlan(p *kernels.Plan) *Generator {
-	g := &Generator{n: p.N, shift: uint(p.Shift), first: p.First, random: p.Random, rndHi: p.RandHi, rndLo: p.RandLo}
+	// A plan holds windows only: every index is below segStart.
+	g := &Generator{n: p.N, segStart: p.N, shift: uint(p.Shift), first: p.First, random: p.Random, rndHi: p.RandHi, rndLo: p.RandLo}
 	g.perm = Perm{n: p.N, rb: uint(p.RBits), lmask: p.LMask, rmask: p.RMask, key: p.Keys}
 	for _, s := range p.Spans {
 		g.spans = append(g.spans, span{
@@ -113,22 +114,6 @@ func generatorFromPlan(p *kernels.Plan) *Generator {
 		})
 	}
 	return g
-}
-
-// planCandidate is Generator.candidate for windows only, as the kernel
-// computes it (the generator's own candidate also serves patterns and lists).
-func (g *Generator) planCandidate(idx uint64) (hi, lo uint64) {
-	s := g.spanOf(idx)
-	o := idx - s.start
-	sub, t := o&s.subMask, o>>s.subBits
-	hb := s.hostBits
-	hi = s.hi | sub<<(hb-64) | sub>>(64-hb)
-	lo = s.lo | sub<<hb | (t + s.one)
-	if g.random {
-		hi |= mix64(idx^g.rndHi) & s.mhi
-		lo |= mix64(idx^g.rndLo) & s.mlo
-	}
-	return hi, lo
 }
 
 // fakeGPU returns a GPUConfig that starts this test binary as a fake worker

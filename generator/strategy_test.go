@@ -501,31 +501,7 @@ func TestStrategiesFillMatchesTheSlowPath(t *testing.T) {
 				break
 			}
 			j := r.Uint64N(g.End())
-			end := min(j+uint64(g.batchSize), g.End())
-			g.fill(b, j, end)
-			var want [][16]byte
-			var dropped []uint32
-			for q := j; q < end; q++ {
-				pos := cfg.Shard.Index + cfg.Shard.Count*q
-				idx := newRefPerm(g.n, cfg.PermSeed).at(pos)
-				a := ref.candidate(idx)
-				if got := g.Candidate(idx); got != a {
-					t.Fatalf("%v %s %v: Candidate(%d) = %s, reference %s", cfg.Windows, cfg.IID, cfg.Patterns, idx, addr(got), addr(a))
-				}
-				blocked := cfg.Blocklist.Contains(addr(a))
-				if got, ok := g.Target(pos); got != a || ok == blocked {
-					t.Fatalf("Target(%d) = %s, %v; want %s, %v", pos, addr(got), ok, addr(a), !blocked)
-				}
-				if blocked {
-					dropped = append(dropped, uint32(q-j))
-					continue
-				}
-				want = append(want, a)
-			}
-			if !slices.Equal(b.Targets, want) || !slices.Equal(b.dropped, dropped) || b.Pos != j || b.Next != end {
-				t.Fatalf("%v %s %v shard %v: fill(%d, %d) = %d targets, %v dropped; want %d, %v",
-					cfg.Windows, cfg.IID, cfg.Patterns, cfg.Shard, j, end, len(b.Targets), b.dropped, len(want), dropped)
-			}
+			checkFill(t, g, cfg, b, j, min(j+uint64(g.batchSize), g.End()), ref.candidate)
 		}
 		g.Put(b)
 	}

@@ -8,6 +8,10 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"go4.org/netipx"
+
+	"github.com/p2pnet/widescan/prefixes"
 )
 
 // TGARunConfig configures TGA.NewRun. The zero value of each field but
@@ -20,8 +24,16 @@ type TGARunConfig struct {
 	// the hits fed back so far. 0 means max(Budget/64, 256).
 	Round int
 	// BatchSize is the number of targets per Batch from Generate. 0 means
-	// DefaultBatchSize.
+	// an eighth of Round, between 32 and DefaultBatchSize: with a short
+	// queue behind it the run is then well under a round ahead of the
+	// probes, so each round is ranked with the hits of the rounds before.
 	BatchSize int
+	// Blocklist is space the run never emits, besides the TGA's own
+	// (TGAConfig.Blocklist): a scan passes its blocklist here, so a TGA
+	// built with another one still never probes blocked space. Candidates
+	// in it are skipped without spending budget and counted in
+	// TGARunStats.Blocked. nil means none.
+	Blocklist *prefixes.Blocklist
 	// Prior is the strength, in expected hits, of a region's prior when its
 	// observed hits re-weight it (see TGARun). 0 means 10000: on the
 	// offline protocol of "widescan tga eval" smaller priors lost recall at
@@ -43,13 +55,16 @@ type TGARunStats struct {
 	Emitted uint64
 	// Hits is the number of emitted candidates fed back through Hit.
 	Hits uint64
-	// Rounds is the number of re-rankings done.
+	// Rounds is the number of rankings done, the first (at NewRun) included.
 	Rounds uint64
 	// Spawned is the number of candidate groups spawned around hits.
 	Spawned uint64
 	// Excluded is the number of candidates skipped because they lie in a
-	// prefix given to Exclude.
+	// prefix given to Exclude (an address two groups reach counts twice).
 	Excluded uint64
+	// Blocked is the number of candidates skipped because they lie in
+	// TGARunConfig.Blocklist (likewise).
+	Blocked uint64
 }
 
 // TGARun is one budgeted expansion of a TGA with live feedback, in the
@@ -87,8 +102,10 @@ type TGARun struct {
 
 	mu       sync.Mutex
 	seen     u128Set
-	region   []int32 // per slot of seen: the emitting region; -1-region once hit
-	exclude  []ipRange
+	region   []int32   // per slot of seen: the emitting region; -1-region once hit
+	block    []ipRange // TGARunConfig.Blocklist
+	excluded netipx.IPSetBuilder
+	exclude  []ipRange // excluded's ranges
 	nodeE    []float64 // expected hits emitted per node (own subtree)
 	nodeH    []float64 // hits per node
 	mult     []float64 // per node
@@ -145,7 +162,7 @@ func (t *TGA) NewRun(cfg TGARunConfig) (*TGARun, error) {
 		cfg.Round = max(cfg.Budget/64, 256)
 	}
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = DefaultBatchSize
+		cfg.BatchSize = min(max(cfg.Round/8, 32), DefaultBatchSize)
 	}
 	if cfg.Prior <= 0 {
 		cfg.Prior = 10000
@@ -167,6 +184,9 @@ func (t *TGA) NewRun(cfg TGARunConfig) (*TGARun, error) {
 		gLeaf:    -1,
 	}
 	r.region = make([]int32, len(r.seen.keys))
+	if cfg.Blocklist != nil {
+		r.block = blockRanges(cfg.Blocklist)
+	}
 	for i := range r.mult {
 		r.mult[i] = 1
 	}
@@ -204,40 +224,40 @@ func (r *TGARun) Hit(target [16]byte) bool {
 
 // Exclude stops the run from emitting any candidate in p (an aliased
 // prefix): such candidates are skipped and counted in Stats.Excluded, and
-// from the next re-ranking a region whose seeds' common prefix lies in p
+// from the next re-ranking a leaf whose seeds' common prefix lies in p
 // gets no more budget. Safe for concurrent use.
 func (r *TGARun) Exclude(p netip.Prefix) {
 	if !p.Addr().Is6() {
 		return
 	}
-	p = p.Masked()
-	lo := u128From(p.Addr())
-	hi := u128From(netipxLast(p))
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.exclude = append(r.exclude, ipRange{fromHi: lo.hi, fromLo: lo.lo, toHi: hi.hi, toLo: hi.lo})
-	for l, pr := range r.t.leafPfx {
-		if r.t.leafGrp[l+1] > r.t.leafGrp[l] || len(r.spawn[l]) > 0 {
-			if inRanges(r.exclude[len(r.exclude)-1:], u128{pr.fromHi, pr.fromLo}) &&
-				inRanges(r.exclude[len(r.exclude)-1:], u128{pr.toHi, pr.toLo}) {
-				r.dead[l] = true
-			}
+	r.excluded.AddPrefix(p.Masked())
+	set, _ := r.excluded.IPSet() // IPv6 prefixes only: no error
+	r.exclude = r.exclude[:0]
+	for _, x := range set.Ranges() {
+		f, t := u128From(x.From()), u128From(x.To())
+		r.exclude = append(r.exclude, ipRange{fromHi: f.hi, fromLo: f.lo, toHi: t.hi, toLo: t.lo})
+	}
+	for l := range r.t.leafGrp[:len(r.t.parent)] {
+		pr := r.t.leafPfx[l] // the zero range for inner nodes: never a leaf in the heap
+		if set.ContainsRange(netipx.IPRangeFrom(addrOf(u128{pr.fromHi, pr.fromLo}), addrOf(u128{pr.toHi, pr.toLo}))) {
+			r.dead[l] = true
 		}
 	}
 }
 
-// netipxLast returns the last address of p.
-func netipxLast(p netip.Prefix) netip.Addr {
-	a := p.Addr().As16()
-	for b := p.Bits(); b < 128; b++ {
-		a[b/8] |= 0x80 >> uint(b%8)
-	}
+// addrOf returns x as a netip.Addr.
+func addrOf(x u128) netip.Addr {
+	var a [16]byte
+	putU128(&a, x)
 	return netip.AddrFrom16(a)
 }
 
-// First returns the best candidate the run would emit first without
-// emitting it, for a route lookup before Generate; false when the run has
-// nothing to emit.
+// First returns the first address of the best group, for a route lookup
+// before Generate; it emits nothing, and Next may skip the address (a seed,
+// blocked or excluded) and start with the one after. It returns false when
+// the run has no group.
 func (r *TGARun) First() (netip.Addr, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -251,28 +271,42 @@ func (r *TGARun) First() (netip.Addr, bool) {
 	} else {
 		g = r.tgaGroup(r.t.byLeaf[r.cur[l]])
 	}
-	var x u128
+	for k := 0; k < 32; k++ {
+		if x, ok := g.at(k); ok {
+			return addrOf(x), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// at returns the address in slot k of the group's emission order and
+// whether the slot holds one. A line's slots are its values nearest the
+// base's first, above before below (slot 2(d-1) is value +d, 2(d-1)+1 is
+// -d; 30 slots); walk and low byte have slot 0 only.
+func (g *liveGroup) at(k int) (u128, bool) {
 	switch g.kind {
 	case kindLine:
-		v0 := nyb(g.base, int(g.pos))
-		for k := 1; k < 16; k++ {
-			if v := v0 + k; v < 16 && g.vals>>uint(v)&1 != 0 {
-				x = setNyb(g.base, int(g.pos), v)
-				break
-			}
-			if v := v0 - k; v >= 0 && g.vals>>uint(v)&1 != 0 {
-				x = setNyb(g.base, int(g.pos), v)
-				break
-			}
+		v := nyb(g.base, int(g.pos)) + k/2 + 1
+		if k%2 == 1 {
+			v -= 2 * (k/2 + 1)
+		}
+		if k < 30 && v >= 0 && v < 16 && g.vals>>uint(v)&1 != 0 {
+			return setNyb(g.base, int(g.pos), v), true
 		}
 	case kindWalk:
-		x = u128{g.base.hi + uint64(int64(g.d)), g.base.lo}
+		return u128{g.base.hi + uint64(int64(g.d)), g.base.lo}, k == 0
 	case kindLow:
-		x = u128{g.base.hi, uint64(g.d)}
+		return u128{g.base.hi, uint64(g.d)}, k == 0
 	}
-	var a [16]byte
-	putU128(&a, x)
-	return netip.AddrFrom16(a), true
+	return u128{}, false
+}
+
+// slots is the number of emission slots of a group of kind (see at).
+func slots(kind uint8) int {
+	if kind == kindLine {
+		return 30
+	}
+	return 1
 }
 
 // Next appends up to n more candidates to dst, best first by the feedback
@@ -294,6 +328,10 @@ func (r *TGARun) Next(dst [][16]byte, n int) [][16]byte {
 			continue
 		}
 		if r.t.seedSet.has(x) || inRanges(r.t.block, x) {
+			continue
+		}
+		if len(r.block) > 0 && inRanges(r.block, x) {
+			r.st.Blocked++
 			continue
 		}
 		if len(r.exclude) > 0 && inRanges(r.exclude, x) {
@@ -321,30 +359,11 @@ func (r *TGARun) Next(dst [][16]byte, n int) [][16]byte {
 func (r *TGARun) step() (x u128, leaf int32, rate float32, ok bool) {
 	for {
 		if r.gLeaf >= 0 && !r.dead[r.gLeaf] {
-			g := &r.g
-			switch g.kind {
-			case kindLine:
-				v0 := nyb(g.base, int(g.pos))
-				for r.gk < 32 {
-					k := r.gk/2 + 1
-					v := v0 + k
-					if r.gk%2 == 1 {
-						v = v0 - k
-					}
-					r.gk++
-					if v >= 0 && v < 16 && g.vals>>uint(v)&1 != 0 {
-						return setNyb(g.base, int(g.pos), v), r.gLeaf, g.rate, true
-					}
-				}
-			case kindWalk:
-				if r.gk == 0 {
-					r.gk = 1
-					return u128{g.base.hi + uint64(int64(g.d)), g.base.lo}, r.gLeaf, g.rate, true
-				}
-			case kindLow:
-				if r.gk == 0 {
-					r.gk = 1
-					return u128{g.base.hi, uint64(g.d)}, r.gLeaf, g.rate, true
+			for n := slots(r.g.kind); r.gk < n; {
+				x, ok := r.g.at(r.gk)
+				r.gk++
+				if ok {
+					return x, r.gLeaf, r.g.rate, true
 				}
 			}
 		}

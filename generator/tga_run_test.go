@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/p2pnet/widescan/internal/testutil"
+	"github.com/p2pnet/widescan/prefixes"
 )
 
 // runAll drains run with Next in chunks, feeding back as hits the
@@ -38,7 +39,13 @@ func runAll(run *TGARun, budget int, live map[[16]byte]bool) (out [][16]byte, hi
 func TestTGARunProperty(t *testing.T) {
 	r := testutil.Rand(t)
 	bl := builtin(t)
-	excl := netip.MustParsePrefix("2a00:1450:4001:2::/64")
+	// Excluded out of order and nested, and a run blocklist of its own.
+	excl := []netip.Prefix{netip.MustParsePrefix("2a00:1450:4001:2::/64"), netip.MustParsePrefix("2a00:1450:4001::/64"),
+		netip.MustParsePrefix("2a00:1450:4001:2::/120")}
+	runBlock, err := prefixes.NewBlocklist([]netip.Prefix{netip.MustParsePrefix("2600:9000:5300:1::/64")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for round := range 20 {
 		bases := []netip.Addr{netip.MustParseAddr("2001:db8::"), netip.MustParseAddr("2a00:1450:4001::"), netip.MustParseAddr("2600:9000:5300::")}
 		var seeds []netip.Addr
@@ -53,11 +60,13 @@ func TestTGARunProperty(t *testing.T) {
 			t.Fatal(err)
 		}
 		budget := 1 + r.IntN(3000)
-		run, err := tg.NewRun(TGARunConfig{Budget: budget, Round: 1 + r.IntN(500), Prior: []float64{0, 1, 100}[r.IntN(3)], Lag: -1})
+		run, err := tg.NewRun(TGARunConfig{Budget: budget, Round: 1 + r.IntN(500), Prior: []float64{0, 1, 100}[r.IntN(3)], Lag: -1, Blocklist: runBlock})
 		if err != nil {
 			t.Fatal(err)
 		}
-		run.Exclude(excl)
+		for _, p := range excl {
+			run.Exclude(p)
+		}
 		live := map[[16]byte]bool{}
 		for {
 			a := bases[r.IntN(len(bases))].As16()
@@ -76,9 +85,12 @@ func TestTGARunProperty(t *testing.T) {
 			t.Fatalf("round %d: %d of %d candidates, yet more to give", round, len(out), budget)
 		}
 		checkCandidates(t, out, seeds, bl, len(out))
+		checkCandidates(t, out, seeds, runBlock, len(out))
 		for _, c := range out {
-			if excl.Contains(netip.AddrFrom16(c)) {
-				t.Fatalf("round %d: candidate %s in the excluded %s", round, netip.AddrFrom16(c), excl)
+			for _, p := range excl {
+				if p.Contains(netip.AddrFrom16(c)) {
+					t.Fatalf("round %d: candidate %s in the excluded %s", round, netip.AddrFrom16(c), p)
+				}
 			}
 		}
 		if run.Hit(out[0]) && live[out[0]] {

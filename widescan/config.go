@@ -76,11 +76,11 @@ type Config struct {
 	// than one part, MaxTargets (set Budget) or generator.BackendGPU (the
 	// expansion runs on the CPU; generator.BackendAuto means the CPU, and
 	// Stats.BackendNote says so). IID, PermSeed and Workers do not apply.
-	// Build it with the same blocklist as this Config
-	// (generator.TGAConfig.Blocklist): the scanner also drops any candidate
-	// its own blocklist holds back, counted in Stats.Blocked, so a TGA
-	// built with another one never probes blocked space but spends budget
-	// on it. nil: targets from Targets, Patterns and List.
+	// The scan's blocklist is passed to the run
+	// (generator.TGARunConfig.Blocklist), so a TGA built with another
+	// blocklist still never probes blocked space; the candidates it skips
+	// there cost no budget and are counted in Stats.Blocked. nil: targets
+	// from Targets, Patterns and List.
 	TGA *generator.TGA
 	// Budget is the number of candidates a TGA scan generates and probes
 	// (generator.TGARunConfig.Budget), each Probes times; Stats.Targets

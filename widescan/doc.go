@@ -74,7 +74,8 @@
 // starts (TGARun.Exclude) and their hits never fed back; the online alias
 // test (Config.AliasCheck) runs after the send phase, when every candidate
 // has gone out, so its verdicts cannot steer the run and only mark the hits.
-// The scanner's blocklist is applied to the candidates too. A TGA scan
+// The scan's blocklist is applied to the candidates too
+// (generator.TGARunConfig.Blocklist). A TGA scan
 // cannot be resumed or sharded.
 //
 // # Resume

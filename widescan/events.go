@@ -58,7 +58,7 @@ type Stats struct {
 	// shard, after MaxTargets; Config.Budget for a TGA scan); Generated
 	// counts the targets produced so far, and Blocked the candidates
 	// dropped by the blocklist inside partly blocked subnets (for a TGA
-	// scan, its candidates that the scanner's blocklist dropped).
+	// scan, the candidates its run skipped in the scan's blocklist).
 	Targets   uint64
 	Generated uint64
 	Blocked   uint64

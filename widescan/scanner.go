@@ -26,8 +26,6 @@ type Scanner struct {
 	cfg      Config
 	gen      *generator.Generator // nil for a TGA scan
 	tga      *generator.TGARun    // Config.TGA's run; nil otherwise
-	block    *prefixes.Blocklist
-	scratch  [][16]byte // a TGA batch less its blocked targets; send's alone
 	key      icmp.Key
 	scanID   uint64
 	permSeed uint64
@@ -51,7 +49,6 @@ type Scanner struct {
 	backendNote string
 
 	generated  atomic.Uint64
-	blocked    atomic.Uint64 // TGA candidates dropped by the blocklist
 	checkpoint atomic.Uint64
 	hits       atomic.Uint64
 	icmpErrors atomic.Uint64
@@ -95,12 +92,11 @@ func New(cfg Config) (*Scanner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("widescan: %w", err)
 	}
-	s.block = bl
 	if s.alias, err = newAliasState(&cfg); err != nil {
 		return nil, err
 	}
 	if cfg.TGA != nil {
-		if err := s.newTGARun(); err != nil {
+		if err := s.newTGARun(bl); err != nil {
 			return nil, err
 		}
 		return s, nil
@@ -130,14 +126,10 @@ func New(cfg Config) (*Scanner, error) {
 }
 
 // newTGARun prepares the run of a TGA scan: Config.Budget candidates, none
-// inside Config.Aliased, in batches small enough that the feedback reaches
-// the candidates not generated yet (see tgaBatchSize).
-func (s *Scanner) newTGARun() error {
-	bs := s.cfg.BatchSize
-	if bs == 0 {
-		bs = tgaBatchSize(s.cfg.Budget)
-	}
-	run, err := s.cfg.TGA.NewRun(generator.TGARunConfig{Budget: int(s.cfg.Budget), BatchSize: bs})
+// blocked by bl or inside Config.Aliased, in the run's default batches
+// (small, so that the feedback reaches the candidates not generated yet).
+func (s *Scanner) newTGARun(bl *prefixes.Blocklist) error {
+	run, err := s.cfg.TGA.NewRun(generator.TGARunConfig{Budget: int(s.cfg.Budget), BatchSize: s.cfg.BatchSize, Blocklist: bl})
 	if err != nil {
 		return fmt.Errorf("widescan: %w", err)
 	}
@@ -151,19 +143,9 @@ func (s *Scanner) newTGARun() error {
 	return nil
 }
 
-// tgaBatchSize is the default batch size of a TGA scan of budget
-// candidates: an eighth of the run's re-ranking round
-// (generator.TGARunConfig.Round's default, max(budget/64, 256)), so 32 to
-// generator.DefaultBatchSize. With tgaQueueDepth the run is at most about
-// three batches, under half a round, ahead of the probes, so each round is
-// ranked with the hits of the rounds before it.
-func tgaBatchSize(budget uint64) int {
-	round := max(budget/64, 256)
-	return int(min(round/8, generator.DefaultBatchSize))
-}
-
 // tgaQueueDepth is the default queue depth of a TGA scan (Config.QueueDepth
-// 0): one batch waits between the run and the sender.
+// 0): one batch waits between the run and the sender, so the run is at most
+// a few of its small batches ahead of the probes.
 const tgaQueueDepth = 1
 
 // Targets is the number of targets the run will probe (its shard's sequence
@@ -197,7 +179,6 @@ func (s *Scanner) Stats() Stats {
 		PermSeed:   s.permSeed,
 		ScanID:     s.scanID,
 		Targets:    s.Targets(),
-		Blocked:    s.blocked.Load(),
 		Hits:       s.hits.Load(),
 		Generated:  s.generated.Load(),
 		Checkpoint: s.checkpoint.Load(),
@@ -212,6 +193,7 @@ func (s *Scanner) Stats() Stats {
 	}
 	if s.tga != nil {
 		ts := s.tga.Stats()
+		st.Blocked = ts.Blocked
 		st.TGAHits, st.TGARounds, st.TGASpawned, st.TGAExcluded = ts.Hits, ts.Rounds, ts.Spawned, ts.Excluded
 	}
 	s.mu.Lock()
@@ -478,26 +460,6 @@ func (s *Scanner) openSource(ctx context.Context) (generator.Source, string, err
 	return source, "", nil
 }
 
-// unblocked returns the targets of a TGA batch that the scanner's blocklist
-// lets through, counting the others in Stats.Blocked: the TGA applies its
-// own blocklist (generator.TGAConfig.Blocklist), which may be another. The
-// result is valid until the next call; other batches come back as they
-// are.
-func (s *Scanner) unblocked(ts [][16]byte) [][16]byte {
-	if s.tga == nil {
-		return ts
-	}
-	s.scratch = s.scratch[:0]
-	for _, t := range ts {
-		if s.block.Contains(netip.AddrFrom16(t)) {
-			s.blocked.Add(1)
-			continue
-		}
-		s.scratch = append(s.scratch, t)
-	}
-	return s.scratch
-}
-
 // send paces and sends every batch Config.Probes times, in chunks of at
 // most the pacer's burst, so that a batch never leaves as one burst larger
 // than configured, and advances the checkpoint as batches go out. It
@@ -506,9 +468,8 @@ func (s *Scanner) send(ctx context.Context, pacer *icmp.Pacer, w icmp.ProbeWrite
 	copies := s.cfg.probes()
 	for b := range batches {
 		s.generated.Add(uint64(len(b.Targets)))
-		targets := s.unblocked(b.Targets)
 		for i := range copies {
-			for t := targets; len(t) > 0; {
+			for t := b.Targets; len(t) > 0; {
 				c := min(len(t), pacer.Burst())
 				err := pacer.Wait(ctx, c)
 				n := 0
@@ -519,7 +480,7 @@ func (s *Scanner) send(ctx context.Context, pacer *icmp.Pacer, w icmp.ProbeWrite
 					if i == 0 {
 						// Resume with the first target of the first
 						// copy that did not go out.
-						s.checkpoint.Store(s.resumeAt(b, len(targets)-len(t)+n))
+						s.checkpoint.Store(b.Resume(len(b.Targets) - len(t) + n))
 					} else {
 						s.checkpoint.Store(b.Next)
 					}
@@ -562,16 +523,6 @@ func (s *Scanner) Rate() float64 {
 		return 0
 	}
 	return s.pacer.Rate()
-}
-
-// resumeAt is the checkpoint once the first n targets to send of b are
-// out: b.Resume(n), or for a TGA scan (where it is only the count of
-// candidates handed out; it cannot be resumed) b.Pos + n.
-func (s *Scanner) resumeAt(b *generator.Batch, n int) uint64 {
-	if s.tga != nil {
-		return b.Pos + uint64(n)
-	}
-	return b.Resume(n)
 }
 
 // firstTarget returns a target for the route lookup: the first unblocked
