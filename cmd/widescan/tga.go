@@ -210,8 +210,9 @@ func parseBudgets(s string) ([]int, error) {
 func newTGAEvalCmd() *cobra.Command {
 	var seeds, budgets, plotPath string
 	var asJSON bool
+	var prior float64
 	cmd := &cobra.Command{
-		Use:   "eval --seeds FILE [--budget 10000,100000,1000000] [--json] [--plot FILE]",
+		Use:   "eval --seeds FILE [--budget 10000,100000,1000000] [--json] [--plot FILE] [--live-prior N]",
 		Short: "Evaluate the TGA and two baselines on a held-out 20% of the seeds",
 		Long: `Eval runs the offline protocol: cap the seeds at 2,000 per /32, shuffle with a
 fixed RNG seed and hold out 20%, generate from the other 80%, and report per
@@ -219,8 +220,12 @@ budget the candidates, hits on the held-out seeds, recall, hit rate, new /64s an
 /48s hit (not holding a training seed) and candidates/s (generation only; the
 TGA's one-off build time is reported apart). The baselines run on the same
 split: low-byte (::1, ::2, ... in every training /64) and subnet-walk (each
-seed's IID in the /64s 1, -1, 2, -2, ... away). --plot FILE draws recall
-against budget (PNG, SVG or PDF by extension).`,
+seed's IID in the /64s 1, -1, 2, -2, ... away). The row tga-live is the
+expansion a scan with --tga runs (generator.TGARun) in a simulated scan whose
+answering hosts are the held-out seeds, the hits of each 1,024 candidates fed
+back before the next are drawn; --live-prior sets its Prior (expected hits; 0,
+the default, is the run's own default). --plot FILE draws recall against
+budget (PNG, SVG or PDF by extension).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if seeds == "" {
@@ -234,7 +239,7 @@ against budget (PNG, SVG or PDF by extension).`,
 			if err != nil {
 				return err
 			}
-			rep, err := tgaEval(seeds, ss, bs)
+			rep, err := tgaEval(seeds, ss, bs, prior)
 			if err != nil {
 				return err
 			}
@@ -273,10 +278,11 @@ against budget (PNG, SVG or PDF by extension).`,
 	cmd.Flags().StringVar(&budgets, "budget", "10000,100000,1000000", "comma-separated budgets")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "write JSON")
 	cmd.Flags().StringVar(&plotPath, "plot", "", "draw recall against budget to this file")
+	cmd.Flags().Float64Var(&prior, "live-prior", 0, "Prior of the tga-live run, in expected hits (0: the run's default)")
 	return cmd
 }
 
-func tgaEval(name string, seeds []netip.Addr, budgets []int) (*tgaEvalReport, error) {
+func tgaEval(name string, seeds []netip.Addr, budgets []int, prior float64) (*tgaEvalReport, error) {
 	capped, train, test := tgaSplit(seeds, tgaSplitSeed)
 	rep := &tgaEvalReport{Seeds: name, Read: len(seeds), Capped: capped, Train: len(train), HeldOut: len(test), RNGSeed: tgaSplitSeed}
 	start := time.Now()
@@ -301,7 +307,7 @@ func tgaEval(name string, seeds []netip.Addr, budgets []int) (*tgaEvalReport, er
 	}
 	for _, b := range budgets {
 		start := time.Now()
-		c, err := tgaLive(t, b, live)
+		c, err := tgaLive(t, b, live, prior)
 		if err != nil {
 			return nil, err
 		}
@@ -335,8 +341,8 @@ const tgaLiveChunk = 1024
 // tgaLive simulates a live scan with feedback (TGARun): the held-out
 // addresses in live are the hosts that answer; each chunk of candidates is
 // "probed", and its hits are fed back before the next chunk is drawn.
-func tgaLive(t *generator.TGA, budget int, live map[netip.Addr]bool) ([][16]byte, error) {
-	run, err := t.NewRun(generator.TGARunConfig{Budget: budget, Lag: -1})
+func tgaLive(t *generator.TGA, budget int, live map[netip.Addr]bool, prior float64) ([][16]byte, error) {
+	run, err := t.NewRun(generator.TGARunConfig{Budget: budget, Lag: -1, Prior: prior})
 	if err != nil {
 		return nil, err
 	}
