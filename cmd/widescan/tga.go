@@ -144,6 +144,10 @@ func tgaSplit(seeds []netip.Addr, seed uint64) (capped int, train, test []netip.
 			kept = append(kept, a)
 		}
 	}
+	// The cap kept the first seeds of each /32 in shuffled order, so big
+	// /32s crowd the front of kept: shuffle again before the split, or
+	// the held-out part would be mostly whole /32s missing from training.
+	r.Shuffle(len(kept), func(i, j int) { kept[i], kept[j] = kept[j], kept[i] })
 	nTest := len(kept) / 5
 	test = slices.Clone(kept[:nTest])
 	train = slices.Clone(kept[nTest:])

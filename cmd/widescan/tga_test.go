@@ -123,3 +123,27 @@ func TestTGASplitIsFixedAndCapped(t *testing.T) {
 		t.Fatal("split not deterministic")
 	}
 }
+
+// TestTGASplitHoldsOutEachSlash32Alike checks that the held-out part is a
+// random 20% of the capped seeds: a /32 far over the cap must not crowd
+// it, which it did when the cap's first-come order fed the split.
+func TestTGASplitHoldsOutEachSlash32Alike(t *testing.T) {
+	var seeds []netip.Addr
+	for i := range 12000 {
+		seeds = append(seeds, netip.AddrFrom16([16]byte{0x2a, 0, 0, 1, 14: byte(i >> 8), 15: byte(i)}))
+	}
+	for i := range 4000 {
+		seeds = append(seeds, netip.AddrFrom16([16]byte{0x2a, 0, 0, byte(2 + i%40), 15: byte(i / 40)}))
+	}
+	_, _, te := tgaSplit(seeds, tgaSplitSeed)
+	big := 0
+	for _, a := range te {
+		if a.As16()[3] == 1 {
+			big++
+		}
+	}
+	// 2,000 kept in the big /32: expect 400 held out (sd about 18).
+	if big < 320 || big > 480 {
+		t.Fatalf("%d of the big /32's 2000 capped seeds held out, want about 400 of %d", big, len(te))
+	}
+}
