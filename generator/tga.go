@@ -60,8 +60,8 @@ type Region struct {
 //
 // Both published algorithms spend nearly all their hits on one step: each
 // seed expanded along one free nybble of its leaf. They emit it unranked.
-// TGA ranks it and mixes in the two strongest simple generators, as three
-// families of candidate groups:
+// TGA ranks it and mixes in numeric walks and low bytes, as four kinds of
+// candidate group:
 //
 //   - line (p, v, j, b): the addresses that agree with a seed on every
 //     nybble but nybble p (every p, so the one-free-nybble step is
@@ -72,7 +72,10 @@ type Region struct {
 //     fixed, or the leaf's varying nybbles ranked by entropy, highest first
 //     (1st, 2nd, 3rd, 4th or later), the free nybble 6Tree and DET expand
 //     ranking first;
-//   - subnet walk (d): the seed's IID in the /64 d subnets away, |d| <= 16;
+//   - subnet walk (b): the seed's IID in the /64s d subnets away, for |d|
+//     in distance bucket b (1, 2, 3-4, 5-8, ..., 129-256), nearest first;
+//   - IID walk (b): the IIDs d away from the seed's in its /64, |d| in
+//     bucket b (sequential host numbering);
 //   - low byte (v): ::v in a /64 that holds seeds, 1 <= v <= 64.
 //
 // The expected yield of each group is estimated from the seeds themselves
@@ -82,17 +85,32 @@ type Region struct {
 // values, which are counted as trials in their own distance classes; a
 // whole line of m seeds adds its non-seed values as trials of class m
 // (weighted 1/m per seed, so each line counts once). The rate of a line
-// class is hits / trials; likewise the rate of subnet walk d is the
-// fraction of seeds whose d-neighbour is a seed, and of low byte v the
-// fraction of /64s with another seed where ::v is one. The counts are kept
+// class is hits / trials. Likewise each of a seed's c walk neighbours
+// (the seeds within 256 of it in the walk's field) is hidden in turn,
+// leaving c-1 and one hit in the hidden seed's bucket; walk rates are per
+// bucket and class of the neighbour count (0, 1, 2, 3-4, 5-8, 9-16, 17+).
+// The rate of low byte v is the fraction of /64s with another seed where
+// ::v is one. The counts are kept
 // per tree node of at least StatSeeds seeds and shrunk towards the
 // parent's rates (a prior worth 64 candidates), so a dense region speaks
 // for itself and a sparse one borrows from its ancestors; the root shrinks
 // each line class towards its nybble's pooled rate at that distance, that
 // towards the nybble's pooled rate and that towards all lines' rate (walk
 // and low byte towards their means), so a class never seen still ranks by
-// its coarser classes. Groups are emitted in descending rate, each line's
-// values nearest the seed first. This is the feedback-free form of 6Hit's
+// its coarser classes.
+//
+// Leave-one-out sees one hidden seed where in truth many hosts are unseen,
+// more where more are seen, and its bias differs between the kinds of
+// group. So a line's rate is scaled by its seeds plus one (the expected
+// unseen hosts grow with the seen), and every group's rate is then
+// multiplied by its family's calibration factor (families: a line's seed
+// count class and distance bucket, a walk's field, neighbour class and
+// bucket, a low byte's bucket). The factors come from cross-validation:
+// the TGA is built on 4/5 of the seeds (a fixed hash of each address
+// picks), every group's candidates are checked against the other fifth,
+// and a family's factor is its hits over its summed rates, shrunk towards
+// the factor of all families (see calibrate). Groups are emitted in
+// descending rate, each line's values nearest the seed first. This is the feedback-free form of 6Hit's
 // and 6Scan's reward per region (Hou et al. INFOCOM 2021; Hou et al. ToN
 // 2023), with the reward estimated offline.
 type TGA struct {
@@ -110,20 +128,24 @@ type TGA struct {
 	leafPfx  []ipRange         // per node (leaves only): the range of the seeds' common prefix
 	stats    []tgaStats        // rates per stat node
 	byLeaf   []int32           // group indices grouped by their anchor's leaf, each leaf's by rate
+	mult     *[nFam]float32    // calibration factor per group family
 	leafGrp  []int32           // per node: start of its groups in byLeaf (len(parent)+1 entries)
 }
 
 // group kinds, in tie-break order.
 const (
 	kindLine uint8 = iota
-	kindWalk
+	kindWalk       // the seed's IID in /64s a bucket of distances away
 	kindLow
+	kindIID // IIDs a bucket of distances from the seed's, in its /64
 )
 
 const (
-	walkMax  = 16 // subnet walk |d|
-	lowMax   = 64 // low byte v
-	priorWt  = 64 // shrinkage prior, in candidates
+	walkW    = 256 // the widest walk distance, subnet or IID
+	nWB      = 9   // walk distance buckets: 1, 2, 3-4, 5-8, ..., 129-256
+	nWC      = 7   // classes of a seed's walk neighbours within walkW: 0, 1, 2, 3-4, 5-8, 9-16, 17+
+	lowMax   = 64  // low byte v
+	priorWt  = 64  // shrinkage prior, in candidates
 	maxNybbl = 32
 	nBucket  = 5 // distance buckets of a line value from the line's seeds
 	nVar     = 5 // classes of a nybble in a leaf: fixed, entropy rank 1, 2, 3, 4+
@@ -137,6 +159,33 @@ func jClass(j int) int { return [16]int{0, 0, 1, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4
 // distBucket maps the distance (1..15) of a value from the nearest seed
 // value on its line to a bucket: 1, 2, 3-4, 5-8, 9-15.
 var distBucket = [16]uint8{0, 0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4}
+
+// walkBucket maps a walk distance (1..walkW) to its bucket: 1, 2, 3-4,
+// 5-8, ..., 129-256.
+func walkBucket(d uint64) int {
+	if d <= 1 {
+		return 0
+	}
+	return bits.Len64(d - 1)
+}
+
+// walkSpan returns the nearest distance of walk bucket b and the number of
+// distances in it.
+func walkSpan(b int) (lo, width uint64) {
+	if b == 0 {
+		return 1, 1
+	}
+	return 1<<uint(b-1) + 1, 1 << uint(b-1)
+}
+
+// walkClass maps the number of a seed's walk neighbours within walkW to a
+// class: 0, 1, 2, 3-4, 5-8, 9-16, 17+.
+func walkClass(c int) int {
+	if c == 0 {
+		return 0
+	}
+	return min(bits.Len(uint(c-1))+1, nWC-1)
+}
 
 // lineBuckets returns, for a line whose seed values are the bits of mask,
 // the bucket of each value not in mask (0xff for those in it) and the
@@ -180,6 +229,7 @@ type tgaGroup struct {
 	key    uint64
 	anchor int32  // index in TGA.seeds
 	vals   uint16 // line: the values emitted, one bit each
+	fam    uint16 // family (famLine, famWalk, famLow)
 }
 
 func groupKey(rate float32, kind uint8, pos, d, bucket int) uint64 {
@@ -197,7 +247,7 @@ type tgaNode struct{ lo, hi, parent int32 }
 // tgaStats are a node's leave-one-out rates.
 type tgaStats struct {
 	line [maxNybbl][nVar][nJ][nBucket]float32 // [p][class of p in the seed's leaf][jClass][distance bucket]
-	walk [2*walkMax + 1]float32
+	walk [2][nWC][nWB]float32                 // [subnet 0, IID 1][walkClass of the anchor][walkBucket]
 	low  [lowMax + 1]float32
 }
 
@@ -233,22 +283,30 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 	}
 	leaf := cmp.Or(cfg.LeafSize, 16)
 	statMin := cmp.Or(cfg.StatSeeds, 16)
-	t := &TGA{block: blockRanges(bl)}
+	ss := make([]u128, 0, len(seeds))
 	for _, a := range seeds {
 		if !a.Is6() || a.Is4In6() {
 			return nil, fmt.Errorf("seed %s: %w", a, ErrSeed)
 		}
-		t.seeds = append(t.seeds, u128From(a))
+		ss = append(ss, u128From(a))
 	}
-	slices.SortFunc(t.seeds, cmpU128)
-	t.seeds = slices.Compact(t.seeds)
+	slices.SortFunc(ss, cmpU128)
+	ss = slices.Compact(ss)
+	block := blockRanges(bl)
+	return buildTGA(ss, block, leaf, statMin, calibrate(ss, block, leaf, statMin)), nil
+}
+
+// buildTGA builds the TGA of seeds (sorted, distinct), each group's rate
+// multiplied by its family's calibration factor in mult.
+func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]float32) *TGA {
+	t := &TGA{block: block, seeds: seeds, mult: mult}
 	n := len(t.seeds)
 	t.seedSet = newU128Set(n)
 	for _, s := range t.seeds {
 		t.seedSet.add(s)
 	}
 	if n == 0 {
-		return t, nil
+		return t
 	}
 
 	// Per-seed counts: the seeds on its line along p, its walk neighbours,
@@ -304,15 +362,10 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 			i = j
 		}
 	}
-	walkHit := make([]uint32, n) // bit d+walkMax: neighbour d is a seed
-	lowHit := make([]int16, n)   // v when the seed is ::v and its /64 has another seed, else 0
-	first64 := make([]bool, n)   // first seed of its /64
+	walkOf := seedWalks(t.seeds)
+	lowHit := make([]int16, n) // v when the seed is ::v and its /64 has another seed, else 0
+	first64 := make([]bool, n) // first seed of its /64
 	for i, s := range t.seeds {
-		for d := -walkMax; d <= walkMax; d++ {
-			if d != 0 && t.seedSet.has(u128{s.hi + uint64(int64(d)), s.lo}) {
-				walkHit[i] |= 1 << uint(d+walkMax)
-			}
-		}
 		first64[i] = i == 0 || t.seeds[i-1].hi != s.hi
 		many := !first64[i] || i+1 < n && t.seeds[i+1].hi == s.hi
 		if many && s.lo >= 1 && s.lo <= lowMax {
@@ -332,7 +385,8 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 	type counts struct {
 		hit   [maxNybbl][nVar][nJ][nBucket]float64
 		trial [maxNybbl][nVar][nJ][nBucket]float64
-		walk  [2*walkMax + 1]float64
+		walkH [2][nWC][nWB]float64
+		walkT [2][nWC][nWB]float64
 		low   [lowMax + 1]float64
 		seeds float64
 		s64   float64
@@ -454,9 +508,19 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 					}
 				}
 			}
-			for d := range 2*walkMax + 1 {
-				if walkHit[i]>>uint(d)&1 != 0 {
-					c.walk[d]++
+			// Each of the seed's c walk neighbours hidden in turn: the
+			// seed sees c-1 and one hit among its candidates.
+			for f := range 2 {
+				w := &walkOf[i][f]
+				if w.c == 0 {
+					continue
+				}
+				j := walkClass(int(w.c) - 1)
+				for b := range nWB {
+					_, width := walkSpan(b)
+					nb := float64(w.n[b])
+					c.walkH[f][j][b] += nb
+					c.walkT[f][j][b] += float64(w.c)*(float64(2*width)-nb) + nb
 				}
 			}
 			c.low[lowHit[i]]++
@@ -471,7 +535,7 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 		}
 		pr := parent
 		if pr == nil {
-			pr = rootPrior(&c.hit, &c.trial, c.walk[:], c.seeds, c.low[:], c.s64)
+			pr = rootPrior(&c.hit, &c.trial, &c.walkH, &c.walkT, c.low[:], c.s64)
 		}
 		for p := range maxNybbl {
 			for w := range nVar {
@@ -482,8 +546,12 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 				}
 			}
 		}
-		for d := range 2*walkMax + 1 {
-			st.walk[d] = shrink(c.walk[d], c.seeds, pr.walk[d])
+		for f := range 2 {
+			for j := range nWC {
+				for b := range nWB {
+					st.walk[f][j][b] = shrink(c.walkH[f][j][b], c.walkT[f][j][b], pr.walk[f][j][b])
+				}
+			}
 		}
 		for v := 1; v <= lowMax; v++ {
 			st.low[v] = shrink(c.low[v], c.s64, pr.low[v])
@@ -509,21 +577,28 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 					continue
 				}
 				vals := bucketVals(&bk, b)
-				r := stats[statOf[a]].line[p][leafVar[a][p]][jClass(int(j))][b]
-				t.groups = append(t.groups, tgaGroup{key: groupKey(r, kindLine, p, 0, b), anchor: a, vals: vals})
+				f := famLine(int(leafVar[a][p]), jClass(int(j)), b)
+				r := stats[statOf[a]].line[p][leafVar[a][p]][jClass(int(j))][b] * float32(j+1) * mult[f]
+				t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r), kindLine, p, 0, b), anchor: a, vals: vals, fam: f})
 			}
 		}
 	}
 	for i := range t.seeds {
 		st := &stats[statOf[i]]
-		for d := -walkMax; d <= walkMax; d++ {
-			if d != 0 {
-				t.groups = append(t.groups, tgaGroup{key: groupKey(st.walk[d+walkMax], kindWalk, 0, d, 0), anchor: int32(i)})
+		for f, kind := range [2]uint8{kindWalk, kindIID} {
+			w := &walkOf[i][f]
+			for b := range nWB {
+				if _, width := walkSpan(b); uint64(w.n[b]) < 2*width {
+					fm := famWalk(f, walkClass(int(w.c)), b)
+					r := st.walk[f][walkClass(int(w.c))][b] * mult[fm]
+					t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r), kind, b, 0, 0), anchor: int32(i), fam: fm})
+				}
 			}
 		}
 		if first64[i] {
 			for v := 1; v <= lowMax; v++ {
-				t.groups = append(t.groups, tgaGroup{key: groupKey(st.low[v], kindLow, 0, v, 0), anchor: int32(i)})
+				f := famLow(v)
+				t.groups = append(t.groups, tgaGroup{key: groupKey(odds(st.low[v]*mult[f]), kindLow, 0, v, 0), anchor: int32(i), fam: f})
 			}
 		}
 	}
@@ -552,7 +627,129 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 		t.byLeaf[next[l]] = int32(gi)
 		next[l]++
 	}
-	return t, nil
+	return t
+}
+
+// odds reads a scaled rate r as odds and returns the probability, so a
+// rate scaled past 1 by the neighbour counts stays below 1 and ranks alike.
+func odds(r float32) float32 { return r / (1 + r) }
+
+// Group families, the unit of calibration: a line's jClass and distance
+// bucket, a walk's field, walkClass and bucket, a low byte's walkBucket.
+const (
+	nFamLine = nVar * nJ * nBucket
+	nFamWalk = 2 * nWC * nWB
+	nFam     = nFamLine + nFamWalk + 7
+)
+
+func famLine(v, j, b int) uint16 { return uint16((v*nJ+j)*nBucket + b) }
+func famWalk(f, c, b int) uint16 { return uint16(nFamLine + (f*nWC+c)*nWB + b) }
+func famLow(v int) uint16        { return uint16(nFamLine + nFamWalk + walkBucket(uint64(v))) }
+
+const (
+	calibMin   = 100 // the fewest seeds calibrate runs on
+	calibPrior = 4   // hits: the weight of the global factor in each family's
+	calibSlots = 64  // the most slots of a group calibrate checks
+)
+
+// calibrate returns each group family's calibration factor, learnt by
+// cross-validation: the TGA is built on the seeds a fixed hash puts in
+// 4 of 5 parts, every candidate of every group is checked against the
+// fifth part, and a family's factor is its hits over its rates' sum,
+// shrunk towards the factor of all families (a prior of calibPrior hits).
+// So the leave-one-out rates of the different kinds of group, whose
+// biases differ, are put on one scale: the yield on seeds the TGA did
+// not see. Under calibMin seeds every factor is 1.
+func calibrate(seeds []u128, block []ipRange, leaf, statMin int) *[nFam]float32 {
+	var mult [nFam]float32
+	for f := range mult {
+		mult[f] = 1
+	}
+	if len(seeds) < calibMin {
+		return &mult
+	}
+	var train, held []u128
+	for _, s := range seeds {
+		if mix64(s.hi^mix64(s.lo))%5 == 0 {
+			held = append(held, s)
+		} else {
+			train = append(train, s)
+		}
+	}
+	sub := buildTGA(train, block, leaf, statMin, &mult)
+	hs := newU128Set(len(held))
+	for _, s := range held {
+		hs.add(s)
+	}
+	var hit, pred [nFam]float64
+	for gi := range sub.groups {
+		g, f := sub.liveGroup(int32(gi)), sub.groups[gi].fam
+		// At most calibSlots slots of a group, evenly spaced.
+		n := g.slots()
+		step := max(1, n/calibSlots)
+		for k := 0; k < n; k += step {
+			x, ok := g.at(k)
+			if !ok || sub.seedSet.has(x) {
+				continue
+			}
+			pred[f] += float64(g.rate)
+			if hs.has(x) {
+				hit[f]++
+			}
+		}
+	}
+	var th, tp float64
+	for f := range nFam {
+		th += hit[f]
+		tp += pred[f]
+	}
+	if th == 0 || tp == 0 {
+		return &mult
+	}
+	g := th / tp
+	for f := range nFam {
+		mult[f] = float32((hit[f] + calibPrior) / (pred[f] + calibPrior/g))
+	}
+	return &mult
+}
+
+// walkInfo is a seed's walk neighbours in one field: the seeds that share
+// its IID (subnet walk) or its /64 (IID walk) within walkW of it.
+type walkInfo struct {
+	c uint16      // how many
+	n [nWB]uint16 // how many in each walk bucket
+}
+
+// seedWalks returns each seed's walk neighbours: [0] in the subnet field,
+// [1] in the IID field. seeds is sorted.
+func seedWalks(seeds []u128) [][2]walkInfo {
+	w := make([][2]walkInfo, len(seeds))
+	count := func(f int, idx []int32, field func(u128) uint64, same func(a, b u128) bool) {
+		for x, i := range idx {
+			for _, j := range idx[x+1:] {
+				a, b := seeds[i], seeds[j]
+				d := field(b) - field(a)
+				if !same(a, b) || d > walkW {
+					break
+				}
+				k := walkBucket(d)
+				for _, s := range [2]int32{i, j} {
+					w[s][f].c = min(w[s][f].c+1, 1<<16-1)
+					w[s][f].n[k] = min(w[s][f].n[k]+1, 1<<16-1)
+				}
+			}
+		}
+	}
+	idx := make([]int32, len(seeds))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	count(1, idx, func(a u128) uint64 { return a.lo }, func(a, b u128) bool { return a.hi == b.hi })
+	slices.SortFunc(idx, func(a, b int32) int {
+		return cmp.Or(cmp.Compare(seeds[a].lo, seeds[b].lo), cmp.Compare(seeds[a].hi, seeds[b].hi))
+	})
+	count(0, idx, func(a u128) uint64 { return a.hi }, func(a, b u128) bool { return a.lo == b.lo })
+	return w
 }
 
 // commonRange returns the range of the longest prefix that x <= y share.
@@ -597,7 +794,7 @@ func maxU128(a, b u128) u128 {
 // step towards the mean walk rate, every low byte towards the mean low-byte
 // rate. So a class no seed has tried still ranks by what its coarser
 // classes did.
-func rootPrior(hit, trial *[maxNybbl][nVar][nJ][nBucket]float64, walk []float64, seeds float64, low []float64, s64 float64) *tgaStats {
+func rootPrior(hit, trial *[maxNybbl][nVar][nJ][nBucket]float64, walkH, walkT *[2][nWC][nWB]float64, low []float64, s64 float64) *tgaStats {
 	var pr tgaStats
 	sh := func(h, tr, prior float64) float64 { return (h + priorWt*prior) / (tr + priorWt) }
 	var ph, pt [maxNybbl][nBucket]float64
@@ -633,12 +830,26 @@ func rootPrior(hit, trial *[maxNybbl][nVar][nJ][nBucket]float64, walk []float64,
 			}
 		}
 	}
-	var wh float64
-	for _, x := range walk {
-		wh += x
-	}
-	for d := range pr.walk {
-		pr.walk[d] = float32(wh / max(seeds*float64(len(walk)-1), 1))
+	for f := range 2 {
+		var fh, ft float64
+		var bh, bt [nWB]float64
+		for j := range nWC {
+			for b := range nWB {
+				bh[b] += walkH[f][j][b]
+				bt[b] += walkT[f][j][b]
+			}
+		}
+		for b := range nWB {
+			fh += bh[b]
+			ft += bt[b]
+		}
+		rf := fh / max(ft, 1)
+		for b := range nWB {
+			rb := float32(sh(bh[b], bt[b], rf))
+			for j := range nWC {
+				pr.walk[f][j][b] = rb
+			}
+		}
 	}
 	var lh float64
 	for _, x := range low[1:] {
@@ -687,24 +898,11 @@ func (t *TGA) Regions() []Region { return slices.Clone(t.regions) }
 func (t *TGA) Generate(budget int) ([][16]byte, error) {
 	e := newEmitter(&t.seedSet, t.block, budget)
 	for gi := 0; gi < len(t.groups) && !e.full(); gi++ {
-		g := &t.groups[gi]
-		s := t.seeds[g.anchor]
-		switch g.kind() {
-		case kindLine:
-			p, vals := g.pos(), g.vals
-			v0 := nyb(s, p)
-			for k := 1; k < 16 && !e.full(); k++ {
-				if v := v0 + k; v < 16 && vals>>uint(v)&1 != 0 {
-					e.addNonSeed(setNyb(s, p, v))
-				}
-				if v := v0 - k; v >= 0 && vals>>uint(v)&1 != 0 && !e.full() {
-					e.addNonSeed(setNyb(s, p, v))
-				}
+		g := t.liveGroup(int32(gi))
+		for k, n := 0, g.slots(); k < n && !e.full(); k++ {
+			if x, ok := g.at(k); ok {
+				e.add(x)
 			}
-		case kindWalk:
-			e.add(u128{s.hi + uint64(int64(g.d())), s.lo})
-		case kindLow:
-			e.add(u128{s.hi, uint64(g.d())})
 		}
 	}
 	return e.result()

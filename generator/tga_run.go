@@ -40,9 +40,11 @@ type TGARunConfig struct {
 	// small budgets (feedback then mostly breaks ties between groups of equal
 	// rate in favour of regions that answer).
 	Prior float64
-	// NoSpawn turns off the expansion of hits: only the TGA's own groups
-	// are emitted, re-ranked by feedback.
-	NoSpawn bool
+	// Spawn turns on the expansion of hits into groups of their own (see
+	// TGARun). Off by default: the TGA's own groups already walk each
+	// seed's IID and subnet up to 256 away, and on the 6GAN eval spawning
+	// gained nothing while its groups took budget from the feedback.
+	Spawn bool
 	// Lag is how long after its batch comes back through Put (the scan has
 	// sent it) a candidate counts as answered or not. 0 means 1 s; a
 	// negative Lag means only Settle settles candidates.
@@ -83,12 +85,12 @@ type TGARunStats struct {
 // rates of the candidates emitted in its subtree (the hits expected) and H
 // the hits fed back; the multiplier is (H + Prior·m_parent) / (E + Prior),
 // the root's parent multiplier being 1, so a region's own evidence
-// outweighs its ancestors' as it grows. A hit also becomes a seed: unless
-// NoSpawn, the run adds the hit's one-nybble neighbours (each nybble, by
+// outweighs its ancestors' as it grows. With Spawn a hit also becomes a
+// seed: the run adds the hit's one-nybble neighbours (each nybble, by
 // distance class, at the rate of a single-seed line of the hit's region)
-// and its subnet walk (|d| <= 16) as new groups of that region (no hit is
-// expanded once Budget groups have been spawned), so the run reaches hosts two or more nybbles away
-// from any seed through the hosts it finds.
+// and its subnet and IID walks as new groups of that region (no hit is
+// expanded once Budget groups have been spawned), so the run reaches hosts
+// two or more nybbles away from any seed through the hosts it finds.
 //
 // Candidates in a prefix given to Exclude (an aliased prefix) are skipped,
 // and a region whose whole common prefix lies in one gets no more budget.
@@ -216,7 +218,7 @@ func (r *TGARun) Hit(target [16]byte) bool {
 	r.region[i] = -1 - leaf
 	r.nodeH[leaf]++
 	r.st.Hits++
-	if !r.cfg.NoSpawn {
+	if r.cfg.Spawn {
 		r.pending = append(r.pending, x)
 	}
 	return true
@@ -269,7 +271,7 @@ func (r *TGARun) First() (netip.Addr, bool) {
 	if c := r.spawnCur[l]; int(c) < len(r.spawn[l]) {
 		g = r.spawn[l][c]
 	} else {
-		g = r.tgaGroup(r.t.byLeaf[r.cur[l]])
+		g = r.t.liveGroup(r.t.byLeaf[r.cur[l]])
 	}
 	for k := 0; k < 32; k++ {
 		if x, ok := g.at(k); ok {
@@ -293,18 +295,43 @@ func (g *liveGroup) at(k int) (u128, bool) {
 		if k < 30 && v >= 0 && v < 16 && g.vals>>uint(v)&1 != 0 {
 			return setNyb(g.base, int(g.pos), v), true
 		}
-	case kindWalk:
-		return u128{g.base.hi + uint64(int64(g.d)), g.base.lo}, k == 0
+	case kindWalk, kindIID:
+		lo, width := walkSpan(int(g.pos))
+		if uint64(k) >= 2*width {
+			break
+		}
+		d, x := lo+uint64(k/2), &g.base.lo
+		if g.kind == kindWalk {
+			x = &g.base.hi
+		}
+		v := *x + d
+		if k%2 == 1 {
+			v = *x - d
+		}
+		if k%2 == 0 && v < *x || k%2 == 1 && v > *x {
+			break // past the end of the field
+		}
+		y := g.base
+		if g.kind == kindWalk {
+			y.hi = v
+		} else {
+			y.lo = v
+		}
+		return y, true
 	case kindLow:
 		return u128{g.base.hi, uint64(g.d)}, k == 0
 	}
 	return u128{}, false
 }
 
-// slots is the number of emission slots of a group of kind (see at).
-func slots(kind uint8) int {
-	if kind == kindLine {
+// slots is the number of emission slots of the group (see at).
+func (g *liveGroup) slots() int {
+	switch g.kind {
+	case kindLine:
 		return 30
+	case kindWalk, kindIID:
+		_, width := walkSpan(int(g.pos))
+		return int(2 * width)
 	}
 	return 1
 }
@@ -359,7 +386,7 @@ func (r *TGARun) Next(dst [][16]byte, n int) [][16]byte {
 func (r *TGARun) step() (x u128, leaf int32, rate float32, ok bool) {
 	for {
 		if r.gLeaf >= 0 && !r.dead[r.gLeaf] {
-			for n := slots(r.g.kind); r.gk < n; {
+			for n := r.g.slots(); r.gk < n; {
 				x, ok := r.g.at(r.gk)
 				r.gk++
 				if ok {
@@ -388,7 +415,7 @@ func (r *TGARun) pop() bool {
 			r.g = r.spawn[l][sc]
 			r.spawnCur[l]++
 		case hasT:
-			r.g = r.tgaGroup(r.t.byLeaf[tc])
+			r.g = r.t.liveGroup(r.t.byLeaf[tc])
 			r.cur[l]++
 		default:
 			r.heap.pop()
@@ -421,10 +448,10 @@ func (r *TGARun) head(l int32) (float64, bool) {
 	return best * r.mult[l], true
 }
 
-// tgaGroup returns TGA group gi as a liveGroup.
-func (r *TGARun) tgaGroup(gi int32) liveGroup {
-	g := &r.t.groups[gi]
-	return liveGroup{base: r.t.seeds[g.anchor], rate: groupRate(g.key), kind: g.kind(), pos: uint8(g.pos()), vals: g.vals, d: int16(g.d())}
+// liveGroup returns group gi as a liveGroup.
+func (t *TGA) liveGroup(gi int32) liveGroup {
+	g := &t.groups[gi]
+	return liveGroup{base: t.seeds[g.anchor], rate: groupRate(g.key), kind: g.kind(), pos: uint8(g.pos()), vals: g.vals, d: int16(g.d())}
 }
 
 // groupRate returns the rate a group key holds.
@@ -521,13 +548,13 @@ func (r *TGARun) spawnAround(h u128, leaf int32) {
 			if nb[b] == 0 {
 				continue
 			}
-			r.spawn[leaf] = append(r.spawn[leaf], liveGroup{base: h, rate: st.line[p][cls[p]][0][b], kind: kindLine, pos: uint8(p), vals: bucketVals(&bk, b)})
+			r.spawn[leaf] = append(r.spawn[leaf], liveGroup{base: h, rate: odds(st.line[p][cls[p]][0][b] * 2 * r.t.mult[famLine(int(cls[p]), 0, b)]), kind: kindLine, pos: uint8(p), vals: bucketVals(&bk, b)})
 			r.spawned++
 		}
 	}
-	for d := -walkMax; d <= walkMax; d++ {
-		if d != 0 {
-			r.spawn[leaf] = append(r.spawn[leaf], liveGroup{base: h, rate: st.walk[d+walkMax], kind: kindWalk, d: int16(d)})
+	for f, kind := range [2]uint8{kindWalk, kindIID} {
+		for b := range nWB {
+			r.spawn[leaf] = append(r.spawn[leaf], liveGroup{base: h, rate: odds(st.walk[f][1][b] * 3 * r.t.mult[famWalk(f, 1, b)]), kind: kind, pos: uint8(b)})
 			r.spawned++
 		}
 	}

@@ -16,7 +16,7 @@ import (
 func runAll(run *TGARun, budget int, live map[[16]byte]bool) (out [][16]byte, hits int) {
 	for len(out) < budget {
 		n := len(out)
-		out = run.Next(out, min(512, budget-n))
+		out = run.Next(out, min(64, budget-n))
 		if len(out) == n {
 			break
 		}
@@ -142,8 +142,8 @@ func TestTGARunWithoutFeedbackIsTheStaticRanking(t *testing.T) {
 }
 
 // TestTGARunFollowsHits: seeds in many /64s, live hosts only in a few of
-// them; feedback must move budget there, and the spawned groups must reach
-// hosts two nybbles from any seed.
+// them; feedback must move budget there and reach hosts two nybbles from
+// any seed; with Spawn, hits become groups of their own.
 func TestTGARunFollowsHits(t *testing.T) {
 	var seeds []netip.Addr
 	live := map[[16]byte]bool{}
@@ -180,8 +180,16 @@ func TestTGARunFollowsHits(t *testing.T) {
 	_, hits := runAll(run, budget, live)
 	st := run.Stats()
 	t.Logf("static %d hits, with feedback %d; %+v", sh, hits, st)
-	if hits <= sh || st.Spawned == 0 {
+	if hits < 4*sh || st.Spawned != 0 {
 		t.Fatalf("feedback found %d hits, the static ranking %d (stats %+v)", hits, sh, st)
+	}
+	spawn, err := tg.NewRun(TGARunConfig{Budget: budget, Round: 64, Prior: 1, Lag: -1, Spawn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, spawnHits := runAll(spawn, budget, live)
+	if sst := spawn.Stats(); sst.Spawned == 0 || spawnHits <= sh {
+		t.Errorf("with Spawn: %d hits, the static ranking %d (stats %+v)", spawnHits, sh, sst)
 	}
 	// ::0x40 .. ::0x4f differ from every seed (::1..::3) in two nybbles.
 	far := 0

@@ -2,6 +2,7 @@ package generator
 
 import (
 	"errors"
+	"math"
 	"net/netip"
 	"slices"
 	"testing"
@@ -221,9 +222,21 @@ func TestTGALinesComplete(t *testing.T) {
 	}
 	// The line of seeds ::2 and ::9 in 2a00:1:0:5::/64, values at distance
 	// 1 from a seed: one group, nearest its first seed (::2) first.
-	near, far := netip.MustParseAddr("2a00:1:0:5::3").As16(), netip.MustParseAddr("2a00:1:0:5::8").As16()
-	if got[near] > got[far] {
-		t.Errorf("::3 at %d after ::8 at %d", got[near], got[far])
+	anchor := u128From(netip.MustParseAddr("2a00:1:0:5::2"))
+	near, far := u128From(netip.MustParseAddr("2a00:1:0:5::3")), u128From(netip.MustParseAddr("2a00:1:0:5::8"))
+	var order []u128
+	for gi, g := range tg.groups {
+		if g.kind() == kindLine && g.pos() == 31 && tg.seeds[g.anchor] == anchor && g.vals>>3&1 != 0 {
+			lg := tg.liveGroup(int32(gi))
+			for k := range lg.slots() {
+				if x, ok := lg.at(k); ok {
+					order = append(order, x)
+				}
+			}
+		}
+	}
+	if i, j := slices.Index(order, near), slices.Index(order, far); i < 0 || j < 0 || i > j {
+		t.Errorf("line group of ::2 emits %v: ::3 at %d, ::8 at %d", order, i, j)
 	}
 }
 
@@ -239,5 +252,110 @@ func TestLineBuckets(t *testing.T) {
 	}
 	if b, n := lineBuckets(0); n != [nBucket]uint8{} || b[0] != 0xff {
 		t.Errorf("empty line: %v %v", b, n)
+	}
+}
+
+func TestWalkBuckets(t *testing.T) {
+	next := uint64(1)
+	for b := range nWB {
+		lo, width := walkSpan(b)
+		if lo != next {
+			t.Fatalf("bucket %d starts at %d, want %d", b, lo, next)
+		}
+		for d := lo; d < lo+width; d++ {
+			if walkBucket(d) != b {
+				t.Fatalf("walkBucket(%d) = %d, want %d", d, walkBucket(d), b)
+			}
+		}
+		next = lo + width
+	}
+	if next != walkW+1 {
+		t.Fatalf("buckets end at %d, want %d", next-1, walkW)
+	}
+	for c, want := range []int{0, 1, 2, 3, 3, 4, 4, 4, 4, 5} {
+		if walkClass(c) != want {
+			t.Errorf("walkClass(%d) = %d, want %d", c, walkClass(c), want)
+		}
+	}
+	if walkClass(1000) != nWC-1 {
+		t.Errorf("walkClass(1000) = %d", walkClass(1000))
+	}
+}
+
+// TestWalkStopsAtFieldEnds: a walk never wraps around its 64-bit field.
+func TestWalkStopsAtFieldEnds(t *testing.T) {
+	for _, c := range []struct {
+		g    liveGroup
+		want []u128
+	}{
+		{liveGroup{kind: kindIID, base: u128{7, 1}, pos: 1}, []u128{{7, 3}}},                   // ±2: -1 wraps
+		{liveGroup{kind: kindIID, base: u128{7, ^uint64(0)}, pos: 0}, []u128{{7, ^uint64(1)}}}, // ±1: +1 wraps
+		{liveGroup{kind: kindWalk, base: u128{0, 9}, pos: 0}, []u128{{1, 9}}},
+		{liveGroup{kind: kindWalk, base: u128{10, 9}, pos: 2}, []u128{{13, 9}, {7, 9}, {14, 9}, {6, 9}}},
+	} {
+		var got []u128
+		for k := range c.g.slots() {
+			if x, ok := c.g.at(k); ok {
+				got = append(got, x)
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%+v: %v, want %v", c.g, got, c.want)
+		}
+	}
+}
+
+func TestSeedWalks(t *testing.T) {
+	seeds := []u128{{5, 1}, {5, 2}, {5, 5}, {5, 400}, {8, 1}, {300, 1}}
+	w := seedWalks(seeds)
+	// IID field of {5, 1}: ::2 at 1, ::5 at 4; ::400 is past walkW.
+	if w[0][1].c != 2 || w[0][1].n[0] != 1 || w[0][1].n[2] != 1 {
+		t.Errorf("IID walk of {5,1}: %+v", w[0][1])
+	}
+	// Subnet field of {5, 1}: {8, 1} at 3; {300, 1} is past walkW.
+	if w[0][0].c != 1 || w[0][0].n[2] != 1 || w[5][0].c != 0 {
+		t.Errorf("subnet walks: %+v, %+v", w[0][0], w[5][0])
+	}
+}
+
+// TestCalibrate: factors are 1 under calibMin seeds, positive and finite
+// above; in /64s numbered densely from ::1 whose neighbouring /64s are
+// empty, the calibrated TGA ranks every IID walk above every subnet walk.
+func TestCalibrate(t *testing.T) {
+	var seeds []u128
+	var addrs []netip.Addr
+	for n := range 200 {
+		for v := range 12 {
+			s := u128{0x2a00_1450_0000_0000 + uint64(n)*0x1000, uint64(v + 1)}
+			seeds = append(seeds, s)
+			addrs = append(addrs, s.addr())
+		}
+	}
+	slices.SortFunc(seeds, cmpU128)
+	for f, m := range calibrate(seeds, nil, 16, 16) {
+		if !(m > 0) || math.IsInf(float64(m), 0) {
+			t.Fatalf("family %d: factor %g", f, m)
+		}
+	}
+	for f, m := range calibrate(seeds[:calibMin-1], nil, 16, 16) {
+		if m != 1 {
+			t.Fatalf("family %d of %d seeds: factor %g, want 1", f, calibMin-1, m)
+		}
+	}
+	tg, err := NewTGA(addrs, TGAConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastIID, firstWalk := -1, len(tg.groups)
+	for gi, g := range tg.groups {
+		switch g.kind() {
+		case kindIID:
+			lastIID = gi
+		case kindWalk:
+			firstWalk = min(firstWalk, gi)
+		}
+	}
+	if lastIID > firstWalk {
+		t.Errorf("an IID walk group at %d after a subnet walk group at %d", lastIID, firstWalk)
 	}
 }

@@ -88,6 +88,9 @@ type Config struct {
 	// per candidate. Required (> 0) with TGA and an error without it. The
 	// run ends sooner when the TGA runs out of candidates.
 	Budget uint64
+	// TGASpawn makes a TGA scan grow new candidate groups around each hit
+	// (generator.TGARunConfig.Spawn). Off by default.
+	TGASpawn bool
 	// Blocklist lists extra prefixes never to probe (opt-out files), on top
 	// of the always-applied built-in blocklist.
 	Blocklist []netip.Prefix

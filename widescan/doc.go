@@ -64,8 +64,9 @@
 // Reply from a probed candidate (validated through the probe's MAC, so no
 // per-probe state is kept) is handed to TGARun.Hit from the capture
 // goroutine as soon as it arrives, before any alias bookkeeping, and the run
-// re-ranks its regions by the hits every round of candidates and grows new
-// candidate groups around each hit (after 6Hit and 6Scan). The sender hands
+// re-ranks its regions by the hits every round of candidates (after 6Hit
+// and 6Scan) and, with Config.TGASpawn, grows new candidate groups around
+// each hit. The sender hands
 // each batch back (Source.Put) once all its probes are out; a candidate not
 // answered one generator.TGARunConfig.Lag (1 s) later counts as silent. So that the
 // feedback reaches candidates not generated yet, a TGA scan keeps small

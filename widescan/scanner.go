@@ -129,7 +129,7 @@ func New(cfg Config) (*Scanner, error) {
 // blocked by bl or inside Config.Aliased, in the run's default batches
 // (small, so that the feedback reaches the candidates not generated yet).
 func (s *Scanner) newTGARun(bl *prefixes.Blocklist) error {
-	run, err := s.cfg.TGA.NewRun(generator.TGARunConfig{Budget: int(s.cfg.Budget), BatchSize: s.cfg.BatchSize, Blocklist: bl})
+	run, err := s.cfg.TGA.NewRun(generator.TGARunConfig{Budget: int(s.cfg.Budget), BatchSize: s.cfg.BatchSize, Blocklist: bl, Spawn: s.cfg.TGASpawn})
 	if err != nil {
 		return fmt.Errorf("widescan: %w", err)
 	}

@@ -245,6 +245,7 @@ func TestTGAScanFeedsHitsBackInTheTestbed(t *testing.T) {
 	cfg := widescan.Config{
 		TGA:       tga,
 		Budget:    budget,
+		TGASpawn:  true,
 		Unblock:   docPrefixes,
 		Blocklist: testbedOnly(t),
 		Aliased:   []netip.Prefix{anyIP},

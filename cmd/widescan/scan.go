@@ -70,6 +70,7 @@ type scanFlags struct {
 	aliasThresh  int
 	tga          string
 	budget       uint64
+	tgaSpawn     bool
 }
 
 func newScanCmd() *cobra.Command {
@@ -134,6 +135,7 @@ func (f *scanFlags) bind(fl *pflag.FlagSet) {
 	fl.StringVar(&f.targetList, "target-list", "", "also probe the exact addresses in `FILE`, one per line, # comments (- for stdin)")
 	fl.StringVar(&f.tga, "tga", "", "instead of targets, probe --budget candidates generated from the seeds in `FILE` (- for stdin), with live feedback")
 	fl.Uint64Var(&f.budget, "budget", 0, "with --tga, the number of candidates to probe")
+	fl.BoolVar(&f.tgaSpawn, "tga-spawn", false, "with --tga, grow new candidates around each hit")
 	f.backend = generator.BackendAuto
 	fl.Var(&f.backend, "backend", "where targets are generated: auto (the GPU when its worker starts, else the CPU), cpu or gpu")
 	fl.StringVar(&f.gpuWorker, "gpu-worker", "", "path of the widescan-gpu worker (default: $"+generator.EnvGPUWorker+", beside widescan, or on $PATH)")
@@ -243,7 +245,7 @@ func (f scanFlags) config(args []string) (widescan.Config, error) {
 		if err != nil {
 			return cfg, err
 		}
-		cfg.TGA, cfg.Budget = t, f.budget
+		cfg.TGA, cfg.Budget, cfg.TGASpawn = t, f.budget, f.tgaSpawn
 	}
 	if f.shards == 0 || f.shard >= f.shards {
 		return cfg, fmt.Errorf("--shard %d must be below --shards %d", f.shard, f.shards)
