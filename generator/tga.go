@@ -1036,16 +1036,6 @@ func (e *emitter) add(x u128) {
 	e.out = append(e.out, a)
 }
 
-// addNonSeed is add for an x known not to be a seed.
-func (e *emitter) addNonSeed(x u128) {
-	if inRanges(e.block, x) || !e.seen.add(x) {
-		return
-	}
-	var a [16]byte
-	putU128(&a, x)
-	e.out = append(e.out, a)
-}
-
 func (e *emitter) result() ([][16]byte, error) {
 	if len(e.out) < e.budget {
 		return e.out, fmt.Errorf("%d of %d candidates: %w", len(e.out), e.budget, ErrExhausted)
