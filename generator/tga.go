@@ -103,15 +103,16 @@ type Region struct {
 // more where more are seen, and its bias differs between the kinds of
 // group. So a line's rate is scaled by its seeds plus one (the expected
 // unseen hosts grow with the seen), and every group's rate is then
-// multiplied by its family's calibration factor (families: a line's seed
-// count class and distance bucket, a walk's field, neighbour class and
-// bucket, a low byte's bucket). The factors come from cross-validation:
-// the TGA is built on 4/5 of the seeds (a fixed hash of each address
-// picks), every group's candidates are checked against the other fifth,
-// and a family's factor is its hits over its summed rates, shrunk towards
-// the factor of all families (see calibrate). Groups are emitted in
-// descending rate, each line's values nearest the seed first. This is the feedback-free form of 6Hit's
-// and 6Scan's reward per region (Hou et al. INFOCOM 2021; Hou et al. ToN
+// multiplied by its family's calibration factor (families: a line's
+// nybble class, seed count class and distance bucket; a walk's field,
+// neighbour class and bucket; a low byte's bucket). The factors come from
+// cross-validation: the TGA is built on 4/5 of the seeds (a fixed hash of
+// each address picks), every group's candidates are checked against the
+// other fifth, and a family's factor is its hits over its summed rates,
+// shrunk towards the factor of all families (see calibrate). A scaled
+// rate r is read as odds, r/(1+r), so it stays a probability. Groups are
+// emitted in descending rate, each line's values nearest the seed first.
+// This is the feedback-free form of 6Hit's and 6Scan's reward per region (Hou et al. INFOCOM 2021; Hou et al. ToN
 // 2023), with the reward estimated offline.
 type TGA struct {
 	seeds   []u128 // sorted
@@ -634,8 +635,9 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 // rate scaled past 1 by the neighbour counts stays below 1 and ranks alike.
 func odds(r float32) float32 { return r / (1 + r) }
 
-// Group families, the unit of calibration: a line's jClass and distance
-// bucket, a walk's field, walkClass and bucket, a low byte's walkBucket.
+// Group families, the unit of calibration: a line's nybble class (nVar),
+// jClass and distance bucket; a walk's field, walkClass and bucket; a low
+// byte's walkBucket.
 const (
 	nFamLine = nVar * nJ * nBucket
 	nFamWalk = 2 * nWC * nWB
@@ -668,36 +670,9 @@ func calibrate(seeds []u128, block []ipRange, leaf, statMin int) *[nFam]float32 
 	if len(seeds) < calibMin {
 		return &mult
 	}
-	var train, held []u128
-	for _, s := range seeds {
-		if mix64(s.hi^mix64(s.lo))%5 == 0 {
-			held = append(held, s)
-		} else {
-			train = append(train, s)
-		}
-	}
+	train, held := calibSplit(seeds)
 	sub := buildTGA(train, block, leaf, statMin, &mult)
-	hs := newU128Set(len(held))
-	for _, s := range held {
-		hs.add(s)
-	}
-	var hit, pred [nFam]float64
-	for gi := range sub.groups {
-		g, f := sub.liveGroup(int32(gi)), sub.groups[gi].fam
-		// At most calibSlots slots of a group, evenly spaced.
-		n := g.slots()
-		step := max(1, n/calibSlots)
-		for k := 0; k < n; k += step {
-			x, ok := g.at(k)
-			if !ok || sub.seedSet.has(x) {
-				continue
-			}
-			pred[f] += float64(g.rate)
-			if hs.has(x) {
-				hit[f]++
-			}
-		}
-	}
+	hit, pred := familyYield(sub, held)
 	var th, tp float64
 	for f := range nFam {
 		th += hit[f]
@@ -706,11 +681,50 @@ func calibrate(seeds []u128, block []ipRange, leaf, statMin int) *[nFam]float32 
 	if th == 0 || tp == 0 {
 		return &mult
 	}
-	g := th / tp
+	all := th / tp
 	for f := range nFam {
-		mult[f] = float32((hit[f] + calibPrior) / (pred[f] + calibPrior/g))
+		mult[f] = float32((hit[f] + calibPrior) / (pred[f] + calibPrior/all))
 	}
 	return &mult
+}
+
+// calibSplit splits sorted seeds into the 4/5 calibrate builds on and the
+// fifth it checks against, by a fixed hash of each address.
+func calibSplit(seeds []u128) (train, held []u128) {
+	for _, s := range seeds {
+		if mix64(s.hi^mix64(s.lo))%5 == 0 {
+			held = append(held, s)
+		} else {
+			train = append(train, s)
+		}
+	}
+	return train, held
+}
+
+// familyYield returns, per group family of t, the candidates in held and
+// the sum of their groups' rates (the hits t expects), over at most
+// calibSlots evenly spaced slots of each group.
+func familyYield(t *TGA, held []u128) (hit, pred [nFam]float64) {
+	hs := newU128Set(len(held))
+	for _, s := range held {
+		hs.add(s)
+	}
+	for gi := range t.groups {
+		g, f := t.liveGroup(int32(gi)), t.groups[gi].fam
+		n := g.slots()
+		step := max(1, n/calibSlots)
+		for k := 0; k < n; k += step {
+			x, ok := g.at(k)
+			if !ok || t.seedSet.has(x) {
+				continue
+			}
+			pred[f] += float64(g.rate)
+			if hs.has(x) {
+				hit[f]++
+			}
+		}
+	}
+	return hit, pred
 }
 
 // walkInfo is a seed's walk neighbours in one field: the seeds that share

@@ -300,15 +300,15 @@ func (g *liveGroup) at(k int) (u128, bool) {
 		if uint64(k) >= 2*width {
 			break
 		}
-		d, x := lo+uint64(k/2), &g.base.lo
+		field, d := g.base.lo, lo+uint64(k/2)
 		if g.kind == kindWalk {
-			x = &g.base.hi
+			field = g.base.hi
 		}
-		v := *x + d
+		v, wrapped := field+d, field+d < field
 		if k%2 == 1 {
-			v = *x - d
+			v, wrapped = field-d, field-d > field
 		}
-		if k%2 == 0 && v < *x || k%2 == 1 && v > *x {
+		if wrapped {
 			break // past the end of the field
 		}
 		y := g.base
@@ -537,8 +537,8 @@ func (r *TGARun) rerank() {
 	// The group in progress finishes first; it was chosen by the old ranks.
 }
 
-// spawnAround adds hit h's one-nybble neighbours and subnet walk as groups
-// of leaf.
+// spawnAround adds hit h's one-nybble neighbours and walks as groups of
+// leaf, rated as a line of one seed and a walk with one neighbour.
 func (r *TGARun) spawnAround(h u128, leaf int32) {
 	st := &r.t.stats[r.t.nodeStat[leaf]]
 	cls := &r.t.leafCls[leaf]
@@ -554,7 +554,7 @@ func (r *TGARun) spawnAround(h u128, leaf int32) {
 	}
 	for f, kind := range [2]uint8{kindWalk, kindIID} {
 		for b := range nWB {
-			r.spawn[leaf] = append(r.spawn[leaf], liveGroup{base: h, rate: odds(st.walk[f][1][b] * 3 * r.t.mult[famWalk(f, 1, b)]), kind: kind, pos: uint8(b)})
+			r.spawn[leaf] = append(r.spawn[leaf], liveGroup{base: h, rate: odds(st.walk[f][1][b] * r.t.mult[famWalk(f, 1, b)]), kind: kind, pos: uint8(b)})
 			r.spawned++
 		}
 	}

@@ -49,7 +49,7 @@ func newTGAGenerateCmd() *cobra.Command {
 		Short: "Write N distinct candidates ranked by expected yield, one address per line",
 		Long: `Generate reads seeds (one IPv6 address or 32 hex digits per line, # comments),
 builds the TGA (see the generator package: a DET-style nybble tree, leave-one-out
-yield estimates per region) and writes exactly --budget distinct candidates, best
+yield estimates per region, calibrated on a fifth of the seeds) and writes exactly --budget distinct candidates, best
 first, none of them a seed or in the built-in blocklist, to stdout or -o FILE.
 When fewer exist it writes them all and says why on stderr.`,
 		Args: cobra.NoArgs,
