@@ -7,9 +7,26 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 
 	"github.com/p2pnet/widescan/prefixes"
 )
+
+// readPath opens path ("-" is standard input, named "stdin") and reads it
+// with read, which is given the name to report; an open error is wrapped
+// with what.
+func readPath[T any](path, what string, read func(io.Reader, string) (T, error)) (T, error) {
+	if path == "-" {
+		return read(os.Stdin, "stdin")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("%s: %w", what, err)
+	}
+	defer f.Close()
+	return read(f, path)
+}
 
 // readAddrLines reads one address per line from r, as target lists and seed
 // files are written: '#' starts a comment, blank lines are skipped, a leading

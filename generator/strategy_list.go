@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"slices"
 
 	"github.com/p2pnet/widescan/prefixes"
@@ -95,15 +94,7 @@ func ReadTargetList(r io.Reader, name string) (*TargetList, error) {
 // ReadTargetListFile reads the target list in the file at path (see
 // ReadTargetList); "-" reads standard input.
 func ReadTargetListFile(path string) (*TargetList, error) {
-	if path == "-" {
-		return ReadTargetList(os.Stdin, "stdin")
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("target list: %w", err)
-	}
-	defer f.Close()
-	return ReadTargetList(f, path)
+	return readPath(path, "target list", ReadTargetList)
 }
 
 // Len returns the number of distinct addresses in l.

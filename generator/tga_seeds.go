@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"slices"
 )
 
@@ -58,13 +56,5 @@ func parseSeed(b []byte) (netip.Addr, bool) {
 // ReadSeedFile reads the seed file at path (see ParseSeeds); "-" reads
 // standard input.
 func ReadSeedFile(path string) ([]netip.Addr, error) {
-	if path == "-" {
-		return ParseSeeds(os.Stdin, "stdin")
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("seed file: %w", err)
-	}
-	defer f.Close()
-	return ParseSeeds(f, path)
+	return readPath(path, "seed file", ParseSeeds)
 }
