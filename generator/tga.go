@@ -105,11 +105,14 @@ type Region struct {
 // unseen hosts grow with the seen), and every group's rate is then
 // multiplied by its family's calibration factor (families: a line's
 // nybble class, seed count class and distance bucket; a walk's field,
-// neighbour class and bucket; a low byte's bucket). The factors come from
-// cross-validation: the TGA is built on 4/5 of the seeds (a fixed hash of
-// each address picks), every group's candidates are checked against the
-// other fifth, and a family's factor is its hits over its summed rates,
-// shrunk towards the factor of all families (see calibrate). A scaled
+// neighbour class and bucket; a low byte's bucket; each of them split
+// by the density class of the seeds in the anchor's /64). The factors
+// come from cross-validation: the TGA is built on 4/5 of the seeds (a
+// fixed hash of each address picks), every group's candidates are
+// checked against the other fifth, and a family's factor is its hits
+// over its summed rates, shrunk towards the factor of its family over
+// all densities, which is shrunk towards the factor of all families
+// (see calibrate). A scaled
 // rate r is read as odds, r/(1+r), so it stays a probability. Groups are
 // emitted in descending rate, each line's values nearest the seed first.
 // This is the feedback-free form of 6Hit's and 6Scan's reward per region (Hou et al. INFOCOM 2021; Hou et al. ToN
@@ -130,6 +133,7 @@ type TGA struct {
 	stats    []tgaStats        // rates per stat node
 	byLeaf   []int32           // group indices grouped by their anchor's leaf, each leaf's by rate
 	mult     *[nFam]float32    // calibration factor per group family
+	dens     []uint8           // per seed: densClass of its /64
 	leafGrp  []int32           // per node: start of its groups in byLeaf (len(parent)+1 entries)
 }
 
@@ -294,13 +298,13 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 	slices.SortFunc(ss, cmpU128)
 	ss = slices.Compact(ss)
 	block := blockRanges(bl)
-	return buildTGA(ss, block, leaf, statMin, calibrate(ss, block, leaf, statMin)), nil
+	return buildTGA(ss, block, leaf, statMin, calibrate(ss, block, leaf, statMin), 1), nil
 }
 
 // buildTGA builds the TGA of seeds (sorted, distinct), each group's rate
 // multiplied by its family's calibration factor in mult.
-func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]float32) *TGA {
-	t := &TGA{block: block, seeds: seeds, mult: mult}
+func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]float32, densScale float64) *TGA {
+	t := &TGA{block: block, seeds: seeds, mult: mult, dens: densClasses(seeds, densScale)}
 	n := len(t.seeds)
 	t.seedSet = newU128Set(n)
 	for _, s := range t.seeds {
@@ -578,7 +582,7 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 					continue
 				}
 				vals := bucketVals(&bk, b)
-				f := famLine(int(leafVar[a][p]), jClass(int(j)), b)
+				f := famLine(int(leafVar[a][p]), jClass(int(j)), b) + nFamBase*uint16(t.dens[a])
 				r := stats[statOf[a]].line[p][leafVar[a][p]][jClass(int(j))][b] * float32(j+1) * mult[f]
 				t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r), kindLine, p, 0, b), anchor: a, vals: vals, fam: f})
 			}
@@ -590,7 +594,7 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 			w := &walkOf[i][f]
 			for b := range nWB {
 				if _, width := walkSpan(b); uint64(w.n[b]) < 2*width {
-					fm := famWalk(f, walkClass(int(w.c)), b)
+					fm := famWalk(f, walkClass(int(w.c)), b) + nFamBase*uint16(t.dens[i])
 					r := st.walk[f][walkClass(int(w.c))][b] * mult[fm]
 					t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r), kind, b, 0, 0), anchor: int32(i), fam: fm})
 				}
@@ -598,7 +602,7 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 		}
 		if first64[i] {
 			for v := 1; v <= lowMax; v++ {
-				f := famLow(v)
+				f := famLow(v) + nFamBase*uint16(t.dens[i])
 				t.groups = append(t.groups, tgaGroup{key: groupKey(odds(st.low[v]*mult[f]), kindLow, 0, v, 0), anchor: int32(i), fam: f})
 			}
 		}
@@ -637,12 +641,37 @@ func odds(r float32) float32 { return r / (1 + r) }
 
 // Group families, the unit of calibration: a line's nybble class (nVar),
 // jClass and distance bucket; a walk's field, walkClass and bucket; a low
-// byte's walkBucket.
+// byte's walkBucket (these nFamBase base families), each split by the
+// anchor's densClass: family f + nFamBase·class.
 const (
 	nFamLine = nVar * nJ * nBucket
 	nFamWalk = 2 * nWC * nWB
-	nFam     = nFamLine + nFamWalk + 7
+	nFamBase = nFamLine + nFamWalk + 7
+	nDens    = 8 // classes of the seeds in a group anchor's /64: 1, 2-3, 4-7, ..., 128+
+	nFam     = nFamBase * nDens
 )
+
+// densClass maps the number of seeds in a /64 (scaled) to its class.
+func densClass(n float64) int { return min(max(int(math.Log2(max(n, 1))), 0), nDens-1) }
+
+// densClasses returns the density class of each seed (sorted): of its
+// /64's seed count times scale. calibrate's TGA, built on 4/5 of the
+// seeds, scales by 5/4 so its classes match the full TGA's.
+func densClasses(seeds []u128, scale float64) []uint8 {
+	d := make([]uint8, len(seeds))
+	for i := 0; i < len(seeds); {
+		j := i
+		for j < len(seeds) && seeds[j].hi == seeds[i].hi {
+			j++
+		}
+		c := uint8(densClass(float64(j-i) * scale))
+		for k := i; k < j; k++ {
+			d[k] = c
+		}
+		i = j
+	}
+	return d
+}
 
 func famLine(v, j, b int) uint16 { return uint16((v*nJ+j)*nBucket + b) }
 func famWalk(f, c, b int) uint16 { return uint16(nFamLine + (f*nWC+c)*nWB + b) }
@@ -658,7 +687,9 @@ const (
 // cross-validation: the TGA is built on the seeds a fixed hash puts in
 // 4 of 5 parts, every candidate of every group is checked against the
 // fifth part, and a family's factor is its hits over its rates' sum,
-// shrunk towards the factor of all families (a prior of calibPrior hits).
+// shrunk towards its base family's factor (over all density classes),
+// which is shrunk towards the factor of all families (each a prior of
+// calibPrior hits).
 // So the leave-one-out rates of the different kinds of group, whose
 // biases differ, are put on one scale: the yield on seeds the TGA did
 // not see. Under calibMin seeds every factor is 1.
@@ -671,7 +702,7 @@ func calibrate(seeds []u128, block []ipRange, leaf, statMin int) *[nFam]float32 
 		return &mult
 	}
 	train, held := calibSplit(seeds)
-	sub := buildTGA(train, block, leaf, statMin, &mult)
+	sub := buildTGA(train, block, leaf, statMin, &mult, float64(len(seeds))/float64(len(train)))
 	hit, pred := familyYield(sub, held)
 	var th, tp float64
 	for f := range nFam {
@@ -682,8 +713,17 @@ func calibrate(seeds []u128, block []ipRange, leaf, statMin int) *[nFam]float32 
 		return &mult
 	}
 	all := th / tp
-	for f := range nFam {
-		mult[f] = float32((hit[f] + calibPrior) / (pred[f] + calibPrior/all))
+	for f := range nFamBase {
+		var bh, bp float64
+		for d := range nDens {
+			bh += hit[f+nFamBase*d]
+			bp += pred[f+nFamBase*d]
+		}
+		base := (bh + calibPrior) / (bp + calibPrior/all)
+		for d := range nDens {
+			k := f + nFamBase*d
+			mult[k] = float32((hit[k] + calibPrior) / (pred[k] + calibPrior/base))
+		}
 	}
 	return &mult
 }
@@ -1120,4 +1160,14 @@ func (s *u128Set) insert(x u128) (uint64, bool) {
 	s.used[i>>6] |= 1 << (i & 63)
 	s.keys[i] = x
 	return i, true
+}
+
+// densOf returns the density class of x's /64 among the seeds.
+func (t *TGA) densOf(x u128) int {
+	lo, _ := slices.BinarySearchFunc(t.seeds, x.hi, func(s u128, h uint64) int { return cmp.Compare(s.hi, h) })
+	hi := lo
+	for hi < len(t.seeds) && t.seeds[hi].hi == x.hi {
+		hi++
+	}
+	return densClass(float64(hi - lo))
 }

@@ -422,8 +422,8 @@ func (r *TGARun) pop() bool {
 			continue
 		}
 		r.gLeaf, r.gk = l, 0
-		if p, ok := r.head(l); ok {
-			r.heap.fix0(p)
+		if p, gi, ok := r.head(l); ok {
+			r.heap.fix0(p, gi)
 		} else {
 			r.heap.pop()
 		}
@@ -433,19 +433,22 @@ func (r *TGARun) pop() bool {
 	return false
 }
 
-// head returns leaf l's best remaining group rate times its multiplier.
-func (r *TGARun) head(l int32) (float64, bool) {
-	best := -1.0
+// head returns leaf l's best remaining group rate times its multiplier,
+// and that group's index in t.groups (-1 for a spawned group).
+func (r *TGARun) head(l int32) (float64, int32, bool) {
+	best, gi := -1.0, int32(-1)
 	if c := r.spawnCur[l]; int(c) < len(r.spawn[l]) {
 		best = float64(r.spawn[l][c].rate)
 	}
 	if c := r.cur[l]; c < r.t.leafGrp[l+1] {
-		best = max(best, float64(groupRate(r.t.groups[r.t.byLeaf[c]].key)))
+		if g := r.t.byLeaf[c]; float64(groupRate(r.t.groups[g].key)) > best {
+			best, gi = float64(groupRate(r.t.groups[g].key)), g
+		}
 	}
 	if best < 0 {
-		return 0, false
+		return 0, 0, false
 	}
-	return best * r.mult[l], true
+	return best * r.mult[l], gi, true
 }
 
 // liveGroup returns group gi as a liveGroup.
@@ -529,8 +532,8 @@ func (r *TGARun) rerank() {
 		if r.dead[l] {
 			continue
 		}
-		if p, ok := r.head(l); ok {
-			r.heap.items = append(r.heap.items, leafItem{p, l})
+		if p, gi, ok := r.head(l); ok {
+			r.heap.items = append(r.heap.items, leafItem{p, gi, l})
 		}
 	}
 	r.heap.init()
@@ -542,19 +545,20 @@ func (r *TGARun) rerank() {
 func (r *TGARun) spawnAround(h u128, leaf int32) {
 	st := &r.t.stats[r.t.nodeStat[leaf]]
 	cls := &r.t.leafCls[leaf]
+	dm := nFamBase * uint16(r.t.densOf(h))
 	for p := range maxNybbl {
 		bk, nb := lineBuckets(1 << uint(nyb(h, p)))
 		for b := range nBucket {
 			if nb[b] == 0 {
 				continue
 			}
-			r.spawn[leaf] = append(r.spawn[leaf], liveGroup{base: h, rate: odds(st.line[p][cls[p]][0][b] * 2 * r.t.mult[famLine(int(cls[p]), 0, b)]), kind: kindLine, pos: uint8(p), vals: bucketVals(&bk, b)})
+			r.spawn[leaf] = append(r.spawn[leaf], liveGroup{base: h, rate: odds(st.line[p][cls[p]][0][b] * 2 * r.t.mult[famLine(int(cls[p]), 0, b)+dm]), kind: kindLine, pos: uint8(p), vals: bucketVals(&bk, b)})
 			r.spawned++
 		}
 	}
 	for f, kind := range [2]uint8{kindWalk, kindIID} {
 		for b := range nWB {
-			r.spawn[leaf] = append(r.spawn[leaf], liveGroup{base: h, rate: odds(st.walk[f][1][b] * r.t.mult[famWalk(f, 1, b)]), kind: kind, pos: uint8(b)})
+			r.spawn[leaf] = append(r.spawn[leaf], liveGroup{base: h, rate: odds(st.walk[f][1][b] * r.t.mult[famWalk(f, 1, b)+dm]), kind: kind, pos: uint8(b)})
 			r.spawned++
 		}
 	}
@@ -627,20 +631,23 @@ func (r *TGARun) get() *Batch {
 }
 
 // leafItem is a leaf in the run's heap, keyed by its head group's
-// effective rate.
+// effective rate, then the group's index in TGA.groups: without feedback
+// the run takes the groups in Generate's order.
 type leafItem struct {
 	p    float64
+	gi   int32 // -1 for a spawned group
 	leaf int32
 }
 
-// leafHeap is a max-heap of leaves (ties: lower leaf first).
+// leafHeap is a max-heap of leaves (ties: lower head group index, then
+// lower leaf first).
 type leafHeap struct{ items []leafItem }
 
 func (h *leafHeap) Len() int { return len(h.items) }
 
 func (h *leafHeap) less(i, j int) bool {
 	a, b := h.items[i], h.items[j]
-	return a.p > b.p || a.p == b.p && a.leaf < b.leaf
+	return a.p > b.p || a.p == b.p && (a.gi < b.gi || a.gi == b.gi && a.leaf < b.leaf)
 }
 
 func (h *leafHeap) init() {
@@ -668,9 +675,9 @@ func (h *leafHeap) down(i int) {
 	}
 }
 
-// fix0 sets the top item's key to p and restores the order.
-func (h *leafHeap) fix0(p float64) {
-	h.items[0].p = p
+// fix0 sets the top item's key to p, gi and restores the order.
+func (h *leafHeap) fix0(p float64, gi int32) {
+	h.items[0].p, h.items[0].gi = p, gi
 	h.down(0)
 }
 

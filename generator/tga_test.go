@@ -344,7 +344,7 @@ func TestCalibrate(t *testing.T) {
 	}
 	train, held := calibSplit(seeds)
 	worst := func(mult *[nFam]float32) (ratio float64, fam int) {
-		hit, pred := familyYield(buildTGA(train, nil, 16, 16, mult), held)
+		hit, pred := familyYield(buildTGA(train, nil, 16, 16, mult, 1), held)
 		ratio = 1
 		for f := range nFam {
 			if hit[f] >= 20 {
