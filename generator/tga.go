@@ -78,6 +78,11 @@ type Region struct {
 //     bucket b (sequential host numbering);
 //   - low byte (v): ::v in a /64 that holds seeds, 1 <= v <= 64.
 //
+// A walk owns only the addresses nearer its seed than the seed's nearest
+// neighbours in the field (the midpoint goes to the lower seed): the
+// walks of one field partition the space around the seeds, so no
+// address is walked twice, and each is walked from its nearest seed.
+//
 // The expected yield of each group is estimated from the seeds themselves
 // by leave-one-out (Good–Turing style): hiding each seed of a line of m >= 2
 // seeds in turn leaves a line of m-1 seeds with one hidden hit, in the
@@ -592,12 +597,15 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 		st := &stats[statOf[i]]
 		for f, kind := range [2]uint8{kindWalk, kindIID} {
 			w := &walkOf[i][f]
+			up, down := walkEnds(w)
 			for b := range nWB {
-				if _, width := walkSpan(b); uint64(w.n[b]) < 2*width {
-					fm := famWalk(f, walkClass(int(w.c)), b) + nFamBase*uint16(t.dens[i])
-					r := st.walk[f][walkClass(int(w.c))][b] * mult[fm]
-					t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r), kind, b, 0, 0), anchor: int32(i), fam: fm})
+				lo, width := walkSpan(b)
+				if uint64(w.n[b]) >= 2*width || (up != 0 && lo >= uint64(up)) && (down != 0 && lo >= uint64(down)) {
+					continue // nothing left to emit
 				}
+				fm := famWalk(f, walkClass(int(w.c)), b) + nFamBase*uint16(t.dens[i])
+				r := st.walk[f][walkClass(int(w.c))][b] * mult[fm]
+				t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r), kind, b, int(down), 0), anchor: int32(i), vals: up, fam: fm})
 			}
 		}
 		if first64[i] {
@@ -770,8 +778,23 @@ func familyYield(t *TGA, held []u128) (hit, pred [nFam]float64) {
 // walkInfo is a seed's walk neighbours in one field: the seeds that share
 // its IID (subnet walk) or its /64 (IID walk) within walkW of it.
 type walkInfo struct {
-	c uint16      // how many
-	n [nWB]uint16 // how many in each walk bucket
+	c        uint16      // how many
+	n        [nWB]uint16 // how many in each walk bucket
+	up, down uint16      // distance to the nearest above and below, within 2·walkW (0: none)
+}
+
+// walkEnds returns the distances at or past which a walk from the seed
+// of w stops above and below (0: it does not stop before walkW): past
+// the midpoint to its nearest neighbour, whose walk owns the rest (a
+// tie goes to the lower seed). So the walks of one field never overlap.
+func walkEnds(w *walkInfo) (up, down uint16) {
+	if w.up != 0 && w.up/2+1 <= walkW {
+		up = w.up/2 + 1
+	}
+	if w.down != 0 && (w.down+1)/2 <= walkW {
+		down = (w.down + 1) / 2
+	}
+	return up, down
 }
 
 // seedWalks returns each seed's walk neighbours: [0] in the subnet field,
@@ -783,8 +806,15 @@ func seedWalks(seeds []u128) [][2]walkInfo {
 			for _, j := range idx[x+1:] {
 				a, b := seeds[i], seeds[j]
 				d := field(b) - field(a)
-				if !same(a, b) || d > walkW {
+				if !same(a, b) || d > 2*walkW {
 					break
+				}
+				if w[i][f].up == 0 {
+					w[i][f].up = uint16(d)
+				}
+				w[j][f].down = uint16(d) // the last i is the nearest
+				if d > walkW {
+					continue
 				}
 				k := walkBucket(d)
 				for _, s := range [2]int32{i, j} {
@@ -947,10 +977,11 @@ func (t *TGA) Regions() []Region { return slices.Clone(t.regions) }
 // seed or blocked. With fewer than budget candidates to give it returns
 // them all and an error wrapping ErrExhausted. The result is the same for
 // the same seeds, configuration and budget (and a longer budget extends a
-// shorter one). Generate allocates the result and a set of 2·budget
-// addresses; it is safe for concurrent use.
+// shorter one). Generate allocates the result and a hash set of
+// 2·(budget + seeds) addresses (16 bytes a slot); it is safe for
+// concurrent use.
 func (t *TGA) Generate(budget int) ([][16]byte, error) {
-	e := newEmitter(&t.seedSet, t.block, budget)
+	e := newEmitter(t.seeds, t.block, budget)
 	for gi := 0; gi < len(t.groups) && !e.full(); gi++ {
 		g := t.liveGroup(int32(gi))
 		for k, n := 0, g.slots(); k < n && !e.full(); k++ {
@@ -967,7 +998,7 @@ func (t *TGA) Generate(budget int) ([][16]byte, error) {
 // budget distinct candidates, none a seed or blocked (bl nil is the
 // built-in list). It wraps ErrExhausted when ::ffff is passed first.
 func LowByteCandidates(seeds []netip.Addr, budget int, bl *prefixes.Blocklist) ([][16]byte, error) {
-	ss, set, block, err := baselineInput(seeds, bl)
+	ss, block, err := baselineInput(seeds, bl)
 	if err != nil {
 		return nil, err
 	}
@@ -977,7 +1008,7 @@ func LowByteCandidates(seeds []netip.Addr, budget int, bl *prefixes.Blocklist) (
 			nets = append(nets, s.hi)
 		}
 	}
-	e := newEmitter(&set, block, budget)
+	e := newEmitter(ss, block, budget)
 	for v := uint64(1); v <= 0xffff && !e.full() && len(nets) > 0; v++ {
 		for _, h := range nets {
 			if e.full() {
@@ -995,11 +1026,11 @@ func LowByteCandidates(seeds []netip.Addr, budget int, bl *prefixes.Blocklist) (
 // seed or blocked (bl nil is the built-in list). It wraps ErrExhausted after
 // 2^16 steps each way.
 func SubnetWalkCandidates(seeds []netip.Addr, budget int, bl *prefixes.Blocklist) ([][16]byte, error) {
-	ss, set, block, err := baselineInput(seeds, bl)
+	ss, block, err := baselineInput(seeds, bl)
 	if err != nil {
 		return nil, err
 	}
-	e := newEmitter(&set, block, budget)
+	e := newEmitter(ss, block, budget)
 	for d := uint64(1); d <= 1<<16 && !e.full() && len(ss) > 0; d++ {
 		for _, s := range ss {
 			if e.full() {
@@ -1014,27 +1045,23 @@ func SubnetWalkCandidates(seeds []netip.Addr, budget int, bl *prefixes.Blocklist
 	return e.result()
 }
 
-func baselineInput(seeds []netip.Addr, bl *prefixes.Blocklist) ([]u128, u128Set, []ipRange, error) {
+func baselineInput(seeds []netip.Addr, bl *prefixes.Blocklist) ([]u128, []ipRange, error) {
 	if bl == nil {
 		var err error
 		if bl, err = prefixes.NewBlocklist(nil, nil); err != nil {
-			return nil, u128Set{}, nil, err
+			return nil, nil, err
 		}
 	}
 	ss := make([]u128, 0, len(seeds))
 	for _, a := range seeds {
 		if !a.Is6() || a.Is4In6() {
-			return nil, u128Set{}, nil, fmt.Errorf("seed %s: %w", a, ErrSeed)
+			return nil, nil, fmt.Errorf("seed %s: %w", a, ErrSeed)
 		}
 		ss = append(ss, u128From(a))
 	}
 	slices.SortFunc(ss, cmpU128)
 	ss = slices.Compact(ss)
-	set := newU128Set(len(ss))
-	for _, s := range ss {
-		set.add(s)
-	}
-	return ss, set, blockRanges(bl), nil
+	return ss, blockRanges(bl), nil
 }
 
 // blockRanges returns bl's blocked space as sorted inclusive ranges.
@@ -1066,31 +1093,65 @@ func inRanges(r []ipRange, x u128) bool {
 }
 
 // emitter collects distinct, unblocked non-seed candidates up to a budget.
+// It takes them in batches of emitBatch: the set slots of a whole batch
+// are loaded first, so their cache misses overlap, and then the batch is
+// checked in order. full turns true only after a batch is checked, so a
+// caller may add up to a batch more than the budget needs; they are
+// dropped.
 type emitter struct {
-	seeds  *u128Set
-	seen   u128Set
+	seen   u128Set // the seeds and every address taken
 	block  []ipRange
 	out    [][16]byte
 	budget int
+	buf    []u128
+	sink   uint64
 }
 
-func newEmitter(seeds *u128Set, block []ipRange, budget int) *emitter {
+const emitBatch = 256
+
+// newEmitter returns an emitter that never takes an address in seeds or
+// in block. Its set holds the seeds and the budget, at load 1/2.
+func newEmitter(seeds []u128, block []ipRange, budget int) *emitter {
 	budget = max(budget, 0)
-	return &emitter{seeds: seeds, seen: newU128Set(budget), block: block, out: make([][16]byte, 0, budget), budget: budget}
+	e := &emitter{seen: newU128Set(budget + len(seeds)), block: block, out: make([][16]byte, 0, budget), budget: budget, buf: make([]u128, 0, emitBatch)}
+	for _, s := range seeds {
+		e.seen.add(s)
+	}
+	return e
 }
 
 func (e *emitter) full() bool { return len(e.out) >= e.budget }
 
 func (e *emitter) add(x u128) {
-	if e.seeds.has(x) || inRanges(e.block, x) || !e.seen.add(x) {
-		return
+	e.buf = append(e.buf, x)
+	if len(e.buf) == emitBatch {
+		e.flush()
 	}
-	var a [16]byte
-	putU128(&a, x)
-	e.out = append(e.out, a)
+}
+
+// flush checks the batch in order.
+func (e *emitter) flush() {
+	var acc uint64
+	for _, x := range e.buf {
+		acc += e.seen.keys[e.seen.slot(x)].lo // the load is the point
+	}
+	e.sink += acc
+	for _, x := range e.buf {
+		if e.full() {
+			break
+		}
+		if inRanges(e.block, x) || !e.seen.add(x) {
+			continue
+		}
+		var a [16]byte
+		putU128(&a, x)
+		e.out = append(e.out, a)
+	}
+	e.buf = e.buf[:0]
 }
 
 func (e *emitter) result() ([][16]byte, error) {
+	e.flush()
 	if len(e.out) < e.budget {
 		return e.out, fmt.Errorf("%d of %d candidates: %w", len(e.out), e.budget, ErrExhausted)
 	}

@@ -150,8 +150,8 @@ type liveGroup struct {
 	rate float32
 	kind uint8
 	pos  uint8
-	vals uint16
-	d    int16
+	vals uint16 // line: the values; walk: the distance it stops at above (0: none, see walkEnds)
+	d    int16  // low byte: v; walk: the distance it stops at below (0: none)
 }
 
 // NewRun starts a budgeted run of t with feedback. Errors: a Budget that
@@ -305,8 +305,13 @@ func (g *liveGroup) at(k int) (u128, bool) {
 			field = g.base.hi
 		}
 		v, wrapped := field+d, field+d < field
+		end := uint64(g.vals)
 		if k%2 == 1 {
 			v, wrapped = field-d, field-d > field
+			end = uint64(uint16(g.d))
+		}
+		if end != 0 && d >= end {
+			break // a nearer seed's walk owns it
 		}
 		if wrapped {
 			break // past the end of the field
@@ -330,7 +335,11 @@ func (g *liveGroup) slots() int {
 	case kindLine:
 		return 30
 	case kindWalk, kindIID:
-		_, width := walkSpan(int(g.pos))
+		lo, width := walkSpan(int(g.pos))
+		if g.vals != 0 && g.d != 0 {
+			// Both directions stop: no slot past the further end.
+			width = min(width, uint64(max(g.vals, uint16(g.d)))-min(lo, uint64(max(g.vals, uint16(g.d)))))
+		}
 		return int(2 * width)
 	}
 	return 1

@@ -316,6 +316,80 @@ func TestSeedWalks(t *testing.T) {
 	if w[0][0].c != 1 || w[0][0].n[2] != 1 || w[5][0].c != 0 {
 		t.Errorf("subnet walks: %+v, %+v", w[0][0], w[5][0])
 	}
+	// Nearest neighbours, counted to 2·walkW: ::400 is 395 above ::5.
+	if w[0][1].up != 1 || w[0][1].down != 0 || w[2][1].up != 395 || w[3][1].down != 395 || w[5][0].down != 292 || w[4][0].down != 3 {
+		t.Errorf("nearest neighbours: %+v %+v %+v %+v", w[0][1], w[2][1], w[3][1], w[5][0])
+	}
+	for _, c := range []struct{ up, down, wantUp, wantDown uint16 }{
+		{0, 0, 0, 0}, // no neighbour: the whole walk
+		{1, 1, 1, 1}, // neighbours on both sides: nothing
+		{2, 2, 2, 1}, // the midpoint goes to the lower seed
+		{7, 7, 4, 4}, // 1..3 owned each way
+		{511, 511, 256, 256},
+		{512, 512, 0, 256}, // above, the midpoint is past walkW: no stop
+		{513, 513, 0, 0},
+	} {
+		up, down := walkEnds(&walkInfo{up: c.up, down: c.down})
+		if up != c.wantUp || down != c.wantDown {
+			t.Errorf("walkEnds(up %d, down %d) = %d, %d; want %d, %d", c.up, c.down, up, down, c.wantUp, c.wantDown)
+		}
+	}
+}
+
+// TestWalksDoNotOverlap: the walks of one field share no address, and
+// together they cover every address within walkW of a seed.
+func TestWalksDoNotOverlap(t *testing.T) {
+	var seeds []netip.Addr
+	want := map[u128]bool{}
+	iids := []uint64{0x10, 0x11, 0x14, 0x30, 0x200, 0x3ff, 0x1000}
+	for _, iid := range iids {
+		x := u128{0x20010db8_00000001, iid}
+		seeds = append(seeds, netip.AddrFrom16(toBytes(x)))
+		for d := uint64(1); d <= walkW; d++ {
+			want[u128{x.hi, iid + d}] = true
+			if iid >= d {
+				want[u128{x.hi, iid - d}] = true
+			}
+		}
+	}
+	for _, iid := range iids {
+		delete(want, u128{0x20010db8_00000001, iid})
+	}
+	tg, err := NewTGA(seeds, TGAConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[u128]bool{}
+	for gi := range tg.groups {
+		g := tg.liveGroup(int32(gi))
+		if g.kind != kindIID {
+			continue
+		}
+		for k := range g.slots() {
+			x, ok := g.at(k)
+			if !ok || tg.seedSet.has(x) {
+				continue
+			}
+			if got[x] {
+				t.Fatalf("%x:%x is in two IID walks", x.hi, x.lo)
+			}
+			got[x] = true
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("the walks cover %d addresses, want %d", len(got), len(want))
+	}
+	for x := range want {
+		if !got[x] {
+			t.Fatalf("%x:%x is in no IID walk", x.hi, x.lo)
+		}
+	}
+}
+
+func toBytes(x u128) [16]byte {
+	var a [16]byte
+	putU128(&a, x)
+	return a
 }
 
 // TestCalibrate: factors are 1 under calibMin seeds, positive and finite
