@@ -600,7 +600,7 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 			up, down := walkEnds(w)
 			for b := range nWB {
 				lo, width := walkSpan(b)
-				if uint64(w.n[b]) >= 2*width || (up != 0 && lo >= uint64(up)) && (down != 0 && lo >= uint64(down)) {
+				if uint64(w.n[b]) >= 2*width || lo >= walkReach(up, down) {
 					continue // nothing left to emit
 				}
 				fm := famWalk(f, walkClass(int(w.c)), b) + nFamBase*uint16(t.dens[i])
@@ -795,6 +795,15 @@ func walkEnds(w *walkInfo) (up, down uint16) {
 		down = (w.down + 1) / 2
 	}
 	return up, down
+}
+
+// walkReach returns the furthest distance a walk with ends up and down
+// (see walkEnds) can emit, plus one: walkW+1 when either end is open.
+func walkReach(up, down uint16) uint64 {
+	if up == 0 || down == 0 {
+		return walkW + 1
+	}
+	return uint64(max(up, down))
 }
 
 // seedWalks returns each seed's walk neighbours: [0] in the subnet field,

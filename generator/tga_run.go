@@ -284,7 +284,9 @@ func (r *TGARun) First() (netip.Addr, bool) {
 // at returns the address in slot k of the group's emission order and
 // whether the slot holds one. A line's slots are its values nearest the
 // base's first, above before below (slot 2(d-1) is value +d, 2(d-1)+1 is
-// -d; 30 slots); walk and low byte have slot 0 only.
+// -d; 30 slots); a walk's are its distances nearest first, above before
+// below (slot 2k is lo+k above, 2k+1 lo+k below, for its bucket's lo),
+// none at or past its ends; a low byte has slot 0 only.
 func (g *liveGroup) at(k int) (u128, bool) {
 	switch g.kind {
 	case kindLine:
@@ -336,11 +338,8 @@ func (g *liveGroup) slots() int {
 		return 30
 	case kindWalk, kindIID:
 		lo, width := walkSpan(int(g.pos))
-		if g.vals != 0 && g.d != 0 {
-			// Both directions stop: no slot past the further end.
-			width = min(width, uint64(max(g.vals, uint16(g.d)))-min(lo, uint64(max(g.vals, uint16(g.d)))))
-		}
-		return int(2 * width)
+		reach := walkReach(g.vals, uint16(g.d))
+		return int(2 * min(width, reach-min(lo, reach)))
 	}
 	return 1
 }

@@ -117,23 +117,9 @@ const (
 
 // Peer is another widescan instance of our network whose card passed the
 // signature, expiry, address and trust checks. Each (PublicKey, Addr) is
-// reported once per run.
-type Peer struct {
-	// Addr is the peer's IPv6 address (its card's, and the packet's source).
-	Addr netip.Addr
-	// PublicKey is the peer's ed25519 public key (32 bytes).
-	PublicKey ed25519.PublicKey
-	// NetworkID is the peer's (and our) network.
-	NetworkID icmp.NetworkID
-	// Port is the peer's advertised service port (TCP); 0 for none.
-	Port uint16
-	// Expiry is when the peer's card expires.
-	Expiry time.Time
-	// FirstSeen is when the peer's first valid card was captured.
-	FirstSeen time.Time
-	// Via says whether the peer probed us or answered our beacon.
-	Via Via
-}
+// reported once per run. Its fields are sniffer.Peer's; widescan adds the
+// JSON form the reports use.
+type Peer sniffer.Peer
 
 // answerSender is what peerEngine needs of an *icmp.Sender (an interface so
 // that tests can count answers without a raw socket).
