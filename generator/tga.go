@@ -60,8 +60,8 @@ type Region struct {
 //
 // Both published algorithms spend nearly all their hits on one step: each
 // seed expanded along one free nybble of its leaf. They emit it unranked.
-// TGA ranks it and mixes in numeric walks and low bytes, as four kinds of
-// candidate group:
+// TGA ranks it and mixes in numeric walks, low bytes and whole leaves, as
+// five kinds of candidate group:
 //
 //   - line (p, v, j, b): the addresses that agree with a seed on every
 //     nybble but nybble p (every p, so the one-free-nybble step is
@@ -76,7 +76,11 @@ type Region struct {
 //     in distance bucket b (1, 2, 3-4, 5-8, ..., 129-256), nearest first;
 //   - IID walk (b): the IIDs d away from the seed's in its /64, |d| in
 //     bucket b (sequential host numbering);
-//   - low byte (v): ::v in a /64 that holds seeds, 1 <= v <= 64.
+//   - low byte (v): ::v in a /64 that holds seeds, 1 <= v <= 64;
+//   - leaf (w, s): every address of the pattern of a leaf of s >= 2
+//     seeds with w <= 4 wildcard nybbles (6Tree's and DET's region
+//     expansion, here for the small leaves only): the combinations of
+//     two or more nybbles that no line reaches.
 //
 // A walk owns only the addresses nearer its seed than the seed's nearest
 // neighbours in the field (the midpoint goes to the lower seed): the
@@ -94,7 +98,8 @@ type Region struct {
 // (the seeds within 256 of it in the walk's field) is hidden in turn,
 // leaving c-1 and one hit in the hidden seed's bucket; walk rates are per
 // bucket and class of the neighbour count (0, 1, 2, 3-4, 5-8, 9-16, 17+).
-// The rate of low byte v is the fraction of /64s with another seed where
+// A leaf's rate is its seeds over its pattern's addresses. The rate of
+// low byte v is the fraction of /64s with another seed where
 // ::v is one. The counts are kept
 // per tree node of at least StatSeeds seeds and shrunk towards the
 // parent's rates (a prior worth 64 candidates), so a dense region speaks
@@ -110,14 +115,16 @@ type Region struct {
 // unseen hosts grow with the seen), and every group's rate is then
 // multiplied by its family's calibration factor (families: a line's
 // nybble class, seed count class and distance bucket; a walk's field,
-// neighbour class and bucket; a low byte's bucket; each of them split
+// neighbour class and bucket; a low byte's bucket; a leaf's wildcards
+// and seed count class (2, 3-4, 5-8, 9+); each of them split
 // by the density class of the seeds in the anchor's /64). The factors
 // come from cross-validation: the TGA is built on 4/5 of the seeds (a
 // fixed hash of each address picks), every group's candidates are
 // checked against the other fifth, and a family's factor is its hits
 // over its summed rates, shrunk towards the factor of its family over
 // all densities, which is shrunk towards the factor of all families
-// (see calibrate). A scaled
+// (see calibrate). A leaf is checked only on its addresses off every
+// seed's line, the part lines do not emit first. A scaled
 // rate r is read as odds, r/(1+r), so it stays a probability. Groups are
 // emitted in descending rate, each line's values nearest the seed first.
 // This is the feedback-free form of 6Hit's and 6Scan's reward per region (Hou et al. INFOCOM 2021; Hou et al. ToN
@@ -147,7 +154,8 @@ const (
 	kindLine uint8 = iota
 	kindWalk       // the seed's IID in /64s a bucket of distances away
 	kindLow
-	kindIID // IIDs a bucket of distances from the seed's, in its /64
+	kindIID  // IIDs a bucket of distances from the seed's, in its /64
+	kindLeaf // every address of a leaf's pattern
 )
 
 const (
@@ -233,22 +241,23 @@ func bucketVals(bk *[16]uint8, b int) uint16 {
 // by key, then anchor.
 type tgaGroup struct {
 	// key is, from the top bit: the rate's float32 bits complemented (so
-	// the highest rate sorts first; 32 bits), the kind (2), the line
-	// position (5), walk d or low-byte v plus 1<<15 (16) and the line's
-	// distance bucket (8).
+	// the highest rate sorts first; 32 bits), the kind (3), the line
+	// position or walk bucket (5), walk d, low-byte v or the leaf's
+	// wildcards' high half, plus 1<<15 (16), and the line's distance
+	// bucket (8).
 	key    uint64
 	anchor int32  // index in TGA.seeds
-	vals   uint16 // line: the values emitted, one bit each
+	vals   uint16 // line: the values emitted, one bit each; walk: its end above; leaf: the wildcards' low half
 	fam    uint16 // family (famLine, famWalk, famLow)
 }
 
 func groupKey(rate float32, kind uint8, pos, d, bucket int) uint64 {
-	return uint64(^math.Float32bits(rate))<<32 | uint64(kind)<<30 | uint64(pos)<<25 |
+	return uint64(^math.Float32bits(rate))<<32 | uint64(kind)<<29 | uint64(pos)<<24 |
 		uint64(uint16(d+1<<15))<<8 | uint64(bucket)
 }
 
-func (g *tgaGroup) kind() uint8 { return uint8(g.key >> 30 & 3) }
-func (g *tgaGroup) pos() int    { return int(g.key >> 25 & 31) }
+func (g *tgaGroup) kind() uint8 { return uint8(g.key >> 29 & 7) }
+func (g *tgaGroup) pos() int    { return int(g.key >> 24 & 31) }
 func (g *tgaGroup) d() int      { return int(g.key>>8&0xffff) - 1<<15 }
 
 // tgaNode is a node of the tree: seeds order[lo:hi].
@@ -402,6 +411,13 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 		s64   float64
 	}
 	leafOf := make([]int32, n)
+	// Leaves to expand: 2 or more seeds, 1 to leafW wildcard nybbles.
+	type leafGroup struct {
+		anchor int32 // the leaf's first seed in t.seeds
+		wild   uint32
+		seeds  int
+	}
+	var leafGroups []leafGroup
 	var build func(lo, hi int, parent int32, fixed uint32)
 	build = func(lo, hi int, parent int32, fixed uint32) {
 		me := int32(len(nodes))
@@ -466,6 +482,9 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 			t.leafCls[me] = cls
 			t.leafPfx[me] = commonRange(x, y)
 			t.regions = append(t.regions, r)
+			if w := r.Pattern.Wildcards(); hi-lo >= 2 && w <= leafW {
+				leafGroups = append(leafGroups, leafGroup{slices.Min(order[lo:hi]), r.Pattern.wild, hi - lo})
+			}
 			return
 		}
 		slices.SortStableFunc(order[lo:hi], func(a, b int32) int {
@@ -615,6 +634,13 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 			}
 		}
 	}
+	for _, lg := range leafGroups {
+		w := bits.OnesCount32(lg.wild)
+		f := famLeaf(w, lg.seeds) + nFamBase*uint16(t.dens[lg.anchor])
+		r := float32(lg.seeds) / float32(uint64(1)<<(4*w)) * mult[f]
+		// The wildcard mask: its high half in the key's d, its low half in vals.
+		t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r), kindLeaf, 0, int(lg.wild>>16)-1<<15, 0), anchor: lg.anchor, vals: uint16(lg.wild), fam: f})
+	}
 	slices.SortFunc(t.groups, func(a, b tgaGroup) int {
 		return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.anchor, b.anchor))
 	})
@@ -622,6 +648,7 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 	// Keep the tree for TGARun, and the groups by leaf (a stable counting
 	// sort, so each leaf's stay by rate).
 	t.leafOf, t.nodeStat, t.stats = leafOf, statAt, stats
+
 	t.parent = make([]int32, len(nodes))
 	for k, nd := range nodes {
 		t.parent[k] = nd.parent
@@ -649,12 +676,16 @@ func odds(r float32) float32 { return r / (1 + r) }
 
 // Group families, the unit of calibration: a line's nybble class (nVar),
 // jClass and distance bucket; a walk's field, walkClass and bucket; a low
-// byte's walkBucket (these nFamBase base families), each split by the
+// byte's walkBucket; a leaf's wildcards and seed class (these nFamBase
+// base families), each split by the
 // anchor's densClass: family f + nFamBase·class.
 const (
 	nFamLine = nVar * nJ * nBucket
 	nFamWalk = 2 * nWC * nWB
-	nFamBase = nFamLine + nFamWalk + 7
+	nFamBase = nFamLine + nFamWalk + 7 + nFamLeaf
+	nFamLeaf = leafW * nLeafS
+	leafW    = 4 // the most wildcard nybbles of an expanded leaf
+	nLeafS   = 4 // classes of an expanded leaf's seeds: 2, 3-4, 5-8, 9-16
 	nDens    = 8 // classes of the seeds in a group anchor's /64: 1, 2-3, 4-7, ..., 128+
 	nFam     = nFamBase * nDens
 )
@@ -684,6 +715,11 @@ func densClasses(seeds []u128, scale float64) []uint8 {
 func famLine(v, j, b int) uint16 { return uint16((v*nJ+j)*nBucket + b) }
 func famWalk(f, c, b int) uint16 { return uint16(nFamLine + (f*nWC+c)*nWB + b) }
 func famLow(v int) uint16        { return uint16(nFamLine + nFamWalk + walkBucket(uint64(v))) }
+
+// famLeaf returns the family of a leaf of s >= 2 seeds and w wildcards.
+func famLeaf(w, s int) uint16 {
+	return uint16(nFamLine + nFamWalk + 7 + (w-1)*nLeafS + min(bits.Len(uint(s-1))-1, nLeafS-1))
+}
 
 const (
 	calibMin   = 100 // the fewest seeds calibrate runs on
@@ -763,7 +799,7 @@ func familyYield(t *TGA, held []u128) (hit, pred [nFam]float64) {
 		step := max(1, n/calibSlots)
 		for k := 0; k < n; k += step {
 			x, ok := g.at(k)
-			if !ok || t.seedSet.has(x) {
+			if !ok || t.seedSet.has(x) || g.kind == kindLeaf && t.onLine(x, g.wild) {
 				continue
 			}
 			pred[f] += float64(g.rate)
@@ -1240,4 +1276,18 @@ func (t *TGA) densOf(x u128) int {
 		hi++
 	}
 	return densClass(float64(hi - lo))
+}
+
+// onLine reports whether x differs from a seed in exactly one of the
+// nybbles of wild (bit 31-p for nybble p): whether a line group holds it.
+func (t *TGA) onLine(x u128, wild uint32) bool {
+	for w := wild; w != 0; w &= w - 1 {
+		p := bits.LeadingZeros32(w)
+		for v := range 16 {
+			if v != nyb(x, p) && t.seedSet.has(setNyb(x, p, v)) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"sync"
@@ -152,6 +153,7 @@ type liveGroup struct {
 	pos  uint8
 	vals uint16 // line: the values; walk: the distance it stops at above (0: none, see walkEnds)
 	d    int16  // low byte: v; walk: the distance it stops at below (0: none)
+	wild uint32 // node: the wildcard nybbles, bit 31-p for nybble p
 }
 
 // NewRun starts a budgeted run of t with feedback. Errors: a Budget that
@@ -286,7 +288,9 @@ func (r *TGARun) First() (netip.Addr, bool) {
 // base's first, above before below (slot 2(d-1) is value +d, 2(d-1)+1 is
 // -d; 30 slots); a walk's are its distances nearest first, above before
 // below (slot 2k is lo+k above, 2k+1 lo+k below, for its bucket's lo),
-// none at or past its ends; a low byte has slot 0 only.
+// none at or past its ends; a low byte has slot 0 only; a leaf's slot k
+// sets its wildcard nybbles to the digits of k, base 16, the rightmost
+// wildcard the least significant (16^w slots).
 func (g *liveGroup) at(k int) (u128, bool) {
 	switch g.kind {
 	case kindLine:
@@ -327,6 +331,18 @@ func (g *liveGroup) at(k int) (u128, bool) {
 		return y, true
 	case kindLow:
 		return u128{g.base.hi, uint64(g.d)}, k == 0
+	case kindLeaf:
+		if k >= g.slots() {
+			break
+		}
+		y := g.base
+		// Digits: the rightmost wildcard nybble is the least significant.
+		for w, q := g.wild, uint(0); w != 0; w &= w - 1 {
+			p := 31 - bits.TrailingZeros32(w)
+			y = setNyb(y, p, k>>(4*q)&15)
+			q++
+		}
+		return y, true
 	}
 	return u128{}, false
 }
@@ -340,6 +356,8 @@ func (g *liveGroup) slots() int {
 		lo, width := walkSpan(int(g.pos))
 		reach := walkReach(g.vals, uint16(g.d))
 		return int(2 * min(width, reach-min(lo, reach)))
+	case kindLeaf:
+		return 1 << (4 * bits.OnesCount32(g.wild))
 	}
 	return 1
 }
@@ -462,7 +480,11 @@ func (r *TGARun) head(l int32) (float64, int32, bool) {
 // liveGroup returns group gi as a liveGroup.
 func (t *TGA) liveGroup(gi int32) liveGroup {
 	g := &t.groups[gi]
-	return liveGroup{base: t.seeds[g.anchor], rate: groupRate(g.key), kind: g.kind(), pos: uint8(g.pos()), vals: g.vals, d: int16(g.d())}
+	lg := liveGroup{base: t.seeds[g.anchor], rate: groupRate(g.key), kind: g.kind(), pos: uint8(g.pos()), vals: g.vals, d: int16(g.d())}
+	if lg.kind == kindLeaf {
+		lg.wild = uint32(g.vals) | uint32(g.d()+1<<15)<<16
+	}
+	return lg
 }
 
 // groupRate returns the rate a group key holds.

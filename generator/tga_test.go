@@ -441,3 +441,43 @@ func TestCalibrate(t *testing.T) {
 		t.Errorf("calibrated rates miss the held-out yield of family %d by %.2fx", f, r)
 	}
 }
+
+// TestLeafGroup: a leaf of seeds that vary in two nybbles is expanded
+// into all 256 addresses of its pattern, each once.
+func TestLeafGroup(t *testing.T) {
+	var seeds []netip.Addr
+	for _, s := range []string{"2001:db8:1:12::1", "2001:db8:1:34::1", "2001:db8:1:56::1"} {
+		seeds = append(seeds, netip.MustParseAddr(s))
+	}
+	tg, err := NewTGA(seeds, TGAConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaves []liveGroup
+	for gi := range tg.groups {
+		if g := tg.liveGroup(int32(gi)); g.kind == kindLeaf {
+			leaves = append(leaves, g)
+		}
+	}
+	if len(leaves) != 1 {
+		t.Fatalf("%d leaf groups, want 1", len(leaves))
+	}
+	g := leaves[0]
+	if g.slots() != 256 {
+		t.Fatalf("%d slots, want 256", g.slots())
+	}
+	got := map[u128]bool{}
+	for k := range g.slots() {
+		x, ok := g.at(k)
+		if !ok {
+			t.Fatalf("slot %d holds no address", k)
+		}
+		if x.hi&^0xff != 0x20010db8_00010000 || x.lo != 1 || got[x] {
+			t.Fatalf("slot %d: %x:%x, outside the pattern or repeated", k, x.hi, x.lo)
+		}
+		got[x] = true
+	}
+	if _, ok := g.at(256); ok {
+		t.Error("slot 256 holds an address")
+	}
+}
