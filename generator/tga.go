@@ -248,7 +248,7 @@ type tgaGroup struct {
 	key    uint64
 	anchor int32  // index in TGA.seeds
 	vals   uint16 // line: the values emitted, one bit each; walk: its end above; leaf: the wildcards' low half
-	fam    uint16 // family (famLine, famWalk, famLow)
+	fam    uint16 // family (famLine, famWalk, famLow, famLeaf)
 }
 
 func groupKey(rate float32, kind uint8, pos, d, bucket int) uint64 {
@@ -413,7 +413,7 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 	leafOf := make([]int32, n)
 	// Leaves to expand: 2 or more seeds, 1 to leafW wildcard nybbles.
 	type leafGroup struct {
-		anchor int32 // the leaf's first seed in t.seeds
+		anchor int32 // the leaf's seed of lowest index in t.seeds
 		wild   uint32
 		seeds  int
 	}
@@ -648,7 +648,6 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 	// Keep the tree for TGARun, and the groups by leaf (a stable counting
 	// sort, so each leaf's stay by rate).
 	t.leafOf, t.nodeStat, t.stats = leafOf, statAt, stats
-
 	t.parent = make([]int32, len(nodes))
 	for k, nd := range nodes {
 		t.parent[k] = nd.parent
@@ -685,7 +684,7 @@ const (
 	nFamBase = nFamLine + nFamWalk + 7 + nFamLeaf
 	nFamLeaf = leafW * nLeafS
 	leafW    = 4 // the most wildcard nybbles of an expanded leaf
-	nLeafS   = 4 // classes of an expanded leaf's seeds: 2, 3-4, 5-8, 9-16
+	nLeafS   = 4 // classes of an expanded leaf's seeds: 2, 3-4, 5-8, 9+
 	nDens    = 8 // classes of the seeds in a group anchor's /64: 1, 2-3, 4-7, ..., 128+
 	nFam     = nFamBase * nDens
 )
