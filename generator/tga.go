@@ -681,7 +681,8 @@ func odds(r float32) float32 { return r / (1 + r) }
 const (
 	nFamLine = nVar * nJ * nBucket
 	nFamWalk = 2 * nWC * nWB
-	nFamBase = nFamLine + nFamWalk + 7 + nFamLeaf
+	nFamLow  = 7 // walkBucket of v, 1 <= v <= lowMax
+	nFamBase = nFamLine + nFamWalk + nFamLow + nFamLeaf
 	nFamLeaf = leafW * nLeafS
 	leafW    = 4 // the most wildcard nybbles of an expanded leaf
 	nLeafS   = 4 // classes of an expanded leaf's seeds: 2, 3-4, 5-8, 9+
@@ -717,7 +718,7 @@ func famLow(v int) uint16        { return uint16(nFamLine + nFamWalk + walkBucke
 
 // famLeaf returns the family of a leaf of s >= 2 seeds and w wildcards.
 func famLeaf(w, s int) uint16 {
-	return uint16(nFamLine + nFamWalk + 7 + (w-1)*nLeafS + min(bits.Len(uint(s-1))-1, nLeafS-1))
+	return uint16(nFamLine + nFamWalk + nFamLow + (w-1)*nLeafS + min(bits.Len(uint(s-1))-1, nLeafS-1))
 }
 
 const (
@@ -1281,7 +1282,7 @@ func (t *TGA) densOf(x u128) int {
 // nybbles of wild (bit 31-p for nybble p): whether a line group holds it.
 func (t *TGA) onLine(x u128, wild uint32) bool {
 	for w := wild; w != 0; w &= w - 1 {
-		p := bits.LeadingZeros32(w)
+		p := 31 - bits.TrailingZeros32(w)
 		for v := range 16 {
 			if v != nyb(x, p) && t.seedSet.has(setNyb(x, p, v)) {
 				return true

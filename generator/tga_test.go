@@ -480,4 +480,16 @@ func TestLeafGroup(t *testing.T) {
 	if _, ok := g.at(256); ok {
 		t.Error("slot 256 holds an address")
 	}
+	// Calibration checks the leaf off the seeds' lines only: of the 253
+	// non-seeds, those with nybble 14 in {1,3,5} or 15 in {2,4,6} are on
+	// one (3·16 + 3·16 - 9 - 3 seeds = 84).
+	on := 0
+	for x := range got {
+		if !tg.seedSet.has(x) && tg.onLine(x, g.wild) {
+			on++
+		}
+	}
+	if on != 84 {
+		t.Errorf("%d of the leaf's addresses on a seed's line, want 84", on)
+	}
 }
