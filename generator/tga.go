@@ -903,6 +903,17 @@ func commonRange(x, y u128) ipRange {
 	return ipRange{fromHi: x.hi &^ mh, fromLo: x.lo &^ ml, toHi: x.hi | mh, toLo: x.lo | ml}
 }
 
+// addU128 and subU128 return a+d and a-d, modulo 2^128.
+func addU128(a u128, d uint64) u128 {
+	lo, c := bits.Add64(a.lo, d, 0)
+	return u128{a.hi + c, lo}
+}
+
+func subU128(a u128, d uint64) u128 {
+	lo, b := bits.Sub64(a.lo, d, 0)
+	return u128{a.hi - b, lo}
+}
+
 func minU128(a, b u128) u128 {
 	if cmpU128(a, b) <= 0 {
 		return a
@@ -1027,11 +1038,22 @@ func (t *TGA) Regions() []Region { return slices.Clone(t.regions) }
 // concurrent use.
 func (t *TGA) Generate(budget int) ([][16]byte, error) {
 	e := newEmitter(t.seeds, t.block, budget)
-	for gi := 0; gi < len(t.groups) && !e.full(); gi++ {
-		g := t.liveGroup(int32(gi))
-		for k, n := 0, g.slots(); k < n && !e.full(); k++ {
-			if x, ok := g.at(k); ok {
-				e.add(x)
+	// Groups are taken groupBatch at a time: their anchors, scattered over
+	// the seeds, are loaded first so the cache misses overlap.
+	var lgs [groupBatch]liveGroup
+	for gi := 0; gi < len(t.groups) && !e.full(); {
+		nb := min(groupBatch, len(t.groups)-gi)
+		for j := range nb {
+			lgs[j] = t.liveGroup(int32(gi + j))
+		}
+		gi += nb
+		for j := 0; j < nb && !e.full(); j++ {
+			g := &lgs[j]
+			for k, n := 0, g.slots(); k < n && !e.full(); {
+				e.buf, k = g.appendSlots(e.buf, k, emitBatch-len(e.buf))
+				if len(e.buf) >= emitBatch {
+					e.flush()
+				}
 			}
 		}
 	}
@@ -1119,6 +1141,30 @@ func blockRanges(bl *prefixes.Blocklist) []ipRange {
 	return out
 }
 
+// openGap returns the unblocked stretch [lo, hi] of sorted ranges r that
+// holds x, or ok false when x lies in one of the ranges.
+func openGap(r []ipRange, x u128) (lo, hi u128, ok bool) {
+	i, _ := slices.BinarySearchFunc(r, x, func(y ipRange, x u128) int {
+		return cmpU128(u128{y.fromHi, y.fromLo}, x)
+	})
+	// r[:i] start before x; r[i] (if any) starts at or after it.
+	if i < len(r) && r[i].fromHi == x.hi && r[i].fromLo == x.lo {
+		return lo, hi, false
+	}
+	hi = u128{^uint64(0), ^uint64(0)}
+	if i > 0 {
+		y := u128{r[i-1].toHi, r[i-1].toLo}
+		if cmpU128(x, y) <= 0 {
+			return lo, hi, false
+		}
+		lo = addU128(y, 1)
+	}
+	if i < len(r) {
+		hi = subU128(u128{r[i].fromHi, r[i].fromLo}, 1)
+	}
+	return lo, hi, true
+}
+
 // inRanges reports whether x lies in one of the sorted ranges r.
 func inRanges(r []ipRange, x u128) bool {
 	i, j := 0, len(r)
@@ -1149,18 +1195,31 @@ type emitter struct {
 	out    [][16]byte
 	budget int
 	buf    []u128
-	sink   uint64
+	slot   []uint64 // the set slot of each address in buf
+	// gapLo..gapHi is an unblocked stretch (the last one an address was
+	// in); empty at first.
+	gapLo, gapHi u128
+	sink         uint64
 }
 
-const emitBatch = 256
+const (
+	emitBatch  = 256 // addresses an emitter checks at a time
+	groupBatch = 32  // groups Generate loads at a time
+)
 
 // newEmitter returns an emitter that never takes an address in seeds or
 // in block. Its set holds the seeds and the budget, at load 1/2.
 func newEmitter(seeds []u128, block []ipRange, budget int) *emitter {
 	budget = max(budget, 0)
-	e := &emitter{seen: newU128Set(budget + len(seeds)), block: block, out: make([][16]byte, 0, budget), budget: budget, buf: make([]u128, 0, emitBatch)}
-	for _, s := range seeds {
-		e.seen.add(s)
+	e := &emitter{seen: newU128Set(budget + len(seeds)), block: block, out: make([][16]byte, 0, budget), budget: budget,
+		buf: make([]u128, 0, emitBatch), gapLo: u128{0, 1}}
+	for len(seeds) > 0 {
+		n := min(len(seeds), emitBatch)
+		e.prefetch(seeds[:n])
+		for j, s := range seeds[:n] {
+			e.seen.insertFrom(s, e.slot[j])
+		}
+		seeds = seeds[n:]
 	}
 	return e
 }
@@ -1169,23 +1228,40 @@ func (e *emitter) full() bool { return len(e.out) >= e.budget }
 
 func (e *emitter) add(x u128) {
 	e.buf = append(e.buf, x)
-	if len(e.buf) == emitBatch {
+	if len(e.buf) >= emitBatch {
 		e.flush()
 	}
 }
 
-// flush checks the batch in order.
-func (e *emitter) flush() {
+// prefetch sets e.slot to the set slots of xs and loads them, so their
+// cache misses overlap.
+func (e *emitter) prefetch(xs []u128) {
 	var acc uint64
-	for _, x := range e.buf {
-		acc += e.seen.keys[e.seen.slot(x)].lo // the load is the point
+	e.slot = e.slot[:0]
+	for _, x := range xs {
+		i := e.seen.slot(x)
+		e.slot = append(e.slot, i)
+		acc += e.seen.keys[i].lo // the load is the point
 	}
 	e.sink += acc
-	for _, x := range e.buf {
+}
+
+// flush checks the batch in order.
+func (e *emitter) flush() {
+	e.prefetch(e.buf)
+	for j, x := range e.buf {
 		if e.full() {
 			break
 		}
-		if inRanges(e.block, x) || !e.seen.add(x) {
+		if cmpU128(x, e.gapLo) < 0 || cmpU128(x, e.gapHi) > 0 {
+			// Outside the last open stretch: look x's up.
+			lo, hi, ok := openGap(e.block, x)
+			if !ok {
+				continue
+			}
+			e.gapLo, e.gapHi = lo, hi
+		}
+		if _, added := e.seen.insertFrom(x, e.slot[j]); !added {
 			continue
 		}
 		var a [16]byte
@@ -1211,19 +1287,25 @@ func putU128(a *[16]byte, x u128) {
 }
 
 // u128Set is an open-addressing hash set of addresses (linear probing,
-// load at most 1/2).
+// load at most 1/2). A slot holds its address XOR setTag, so an empty
+// (zero) slot needs no bitmap of its own: the one address that would
+// store as zero, setTag itself, is kept in a flag.
 type u128Set struct {
-	keys []u128
-	used []uint64 // bitmap
-	mask uint64
+	keys   []u128
+	mask   uint64
+	hasTag bool // setTag is in the set
 }
+
+// setTag is the address an empty slot stands for (in 8000::/1, never
+// allocated, so it is rarely asked about).
+var setTag = u128{golden64, mixMul1}
 
 func newU128Set(n int) u128Set {
 	c := uint64(16)
 	for c < 2*uint64(n)+2 {
 		c <<= 1
 	}
-	return u128Set{keys: make([]u128, c), used: make([]uint64, (c+63)/64), mask: c - 1}
+	return u128Set{keys: make([]u128, c), mask: c - 1}
 }
 
 func (s *u128Set) slot(x u128) uint64 {
@@ -1237,12 +1319,21 @@ func (s *u128Set) has(x u128) bool {
 }
 
 // find returns the slot of x and whether x is in the set.
-func (s *u128Set) find(x u128) (uint64, bool) {
-	for i := s.slot(x); ; i = (i + 1) & s.mask {
-		if s.used[i>>6]>>(i&63)&1 == 0 {
+func (s *u128Set) find(x u128) (uint64, bool) { return s.findFrom(x, s.slot(x)) }
+
+// findFrom returns the slot of x and whether x is in the set, probing
+// from slot i, which must be s.slot(x). For setTag it returns the
+// flag and a slot past the end.
+func (s *u128Set) findFrom(x u128, i uint64) (uint64, bool) {
+	if x == setTag {
+		return s.mask + 1, s.hasTag
+	}
+	k := u128{x.hi ^ setTag.hi, x.lo ^ setTag.lo}
+	for ; ; i = (i + 1) & s.mask {
+		switch s.keys[i] {
+		case u128{}:
 			return i, false
-		}
-		if s.keys[i] == x {
+		case k:
 			return i, true
 		}
 	}
@@ -1251,20 +1342,26 @@ func (s *u128Set) find(x u128) (uint64, bool) {
 // add inserts x and reports whether it was new. The set must not be
 // filled past half its capacity.
 func (s *u128Set) add(x u128) bool {
-	_, added := s.insert(x)
+	_, added := s.insertFrom(x, s.slot(x))
 	return added
 }
 
 // insert adds x and returns its slot and whether it was new. A slot stays
 // x's for the set's life (the set never grows), so callers may keep data
-// per slot.
-func (s *u128Set) insert(x u128) (uint64, bool) {
-	i, ok := s.find(x)
-	if ok {
+// per slot: one more than the slots (len(keys)+1) covers setTag's.
+func (s *u128Set) insert(x u128) (uint64, bool) { return s.insertFrom(x, s.slot(x)) }
+
+// insertFrom is insert probing from i, which must be s.slot(x).
+func (s *u128Set) insertFrom(x u128, i uint64) (uint64, bool) {
+	i, ok := s.findFrom(x, i)
+	switch {
+	case ok:
 		return i, false
+	case x == setTag:
+		s.hasTag = true
+	default:
+		s.keys[i] = u128{x.hi ^ setTag.hi, x.lo ^ setTag.lo}
 	}
-	s.used[i>>6] |= 1 << (i & 63)
-	s.keys[i] = x
 	return i, true
 }
 

@@ -187,7 +187,7 @@ func (t *TGA) NewRun(cfg TGARunConfig) (*TGARun, error) {
 		dead:     make([]bool, nn),
 		gLeaf:    -1,
 	}
-	r.region = make([]int32, len(r.seen.keys))
+	r.region = make([]int32, len(r.seen.keys)+1) // +1: setTag's slot
 	if cfg.Blocklist != nil {
 		r.block = blockRanges(cfg.Blocklist)
 	}
@@ -345,6 +345,84 @@ func (g *liveGroup) at(k int) (u128, bool) {
 		return y, true
 	}
 	return u128{}, false
+}
+
+// appendSlots appends the addresses of slots k, k+1, … (see at) to dst, in
+// order, until n or more are appended or the slots end, and returns dst
+// and the next slot (slots() when they end). A line appends all its
+// remaining slots at once (15 addresses at most). It gives what a loop
+// over at gives, without at's per-slot dispatch: the emitters use it.
+func (g *liveGroup) appendSlots(dst []u128, k, n int) ([]u128, int) {
+	switch g.kind {
+	case kindLine:
+		b, p := nyb(g.base, int(g.pos)), int(g.pos)
+		if g.vals == 0 {
+			return dst, 30
+		}
+		// Slot 2(d-1) is b+d, 2(d-1)+1 is b-d: stop past the farthest value.
+		far := max(15-bits.LeadingZeros16(g.vals)-b, b-bits.TrailingZeros16(g.vals))
+		for ; k < min(30, 2*far); k++ {
+			v := b + k/2 + 1
+			if k%2 == 1 {
+				v = b - k/2 - 1
+			}
+			if v >= 0 && v < 16 && g.vals>>uint(v)&1 != 0 {
+				dst = append(dst, setNyb(g.base, p, v))
+			}
+		}
+		return dst, 30
+	case kindWalk, kindIID:
+		lo, width := walkSpan(int(g.pos))
+		up, down := uint64(g.vals), uint64(uint16(g.d))
+		field := &g.base.lo
+		if g.kind == kindWalk {
+			field = &g.base.hi
+		}
+		f, y := *field, g.base
+		yf := &y.lo
+		if g.kind == kindWalk {
+			yf = &y.hi
+		}
+		end := int(2 * width)
+		for stop := len(dst) + n; k < end && len(dst) < stop; k++ {
+			d := lo + uint64(k/2)
+			if k%2 == 0 {
+				if up != 0 && d >= up || f+d < f {
+					continue
+				}
+				*yf = f + d
+			} else {
+				if down != 0 && d >= down || f-d > f {
+					continue
+				}
+				*yf = f - d
+			}
+			dst = append(dst, y)
+		}
+		return dst, k
+	case kindLow:
+		if k == 0 {
+			dst = append(dst, u128{g.base.hi, uint64(g.d)})
+		}
+		return dst, 1
+	case kindLeaf:
+		var ps [leafW]int
+		nw := 0
+		for w := g.wild; w != 0; w &= w - 1 {
+			ps[nw] = 31 - bits.TrailingZeros32(w)
+			nw++
+		}
+		end := 1 << (4 * nw)
+		for stop := len(dst) + n; k < end && len(dst) < stop; k++ {
+			y := g.base
+			for q := range nw {
+				y = setNyb(y, ps[q], k>>(4*q)&15)
+			}
+			dst = append(dst, y)
+		}
+		return dst, k
+	}
+	return dst, g.slots()
 }
 
 // slots is the number of emission slots of the group (see at).

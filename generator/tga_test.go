@@ -509,3 +509,85 @@ func TestLeafGroup(t *testing.T) {
 		t.Errorf("%d of the leaf's addresses on a seed's line, want 84", on)
 	}
 }
+
+// TestAppendSlotsMatchesAt checks the emitters' batched walk over a
+// group's slots against at, slot by slot, on every group of a real seed
+// set, taking the slots a few at a time as the emitter does.
+func TestAppendSlotsMatchesAt(t *testing.T) {
+	seeds := realSeeds(t, "hitlist-seeds-6graph-5k.txt")
+	tg, err := NewTGA(seeds, TGAConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[uint8]int{}
+	for gi := range tg.groups {
+		g := tg.liveGroup(int32(gi))
+		var want []u128
+		for k := range g.slots() {
+			if x, ok := g.at(k); ok {
+				want = append(want, x)
+			}
+		}
+		var got []u128
+		step := 1 + gi%7
+		for k, n := 0, g.slots(); k < n; {
+			before := len(got)
+			got, k = g.appendSlots(got, k, step)
+			if len(got) == before && k < n {
+				t.Fatalf("group %d (kind %d): no progress at slot %d", gi, g.kind, k)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("group %d (kind %d): appendSlots gives %d addresses, at %d", gi, g.kind, len(got), len(want))
+		}
+		kinds[g.kind]++
+	}
+	for _, k := range []uint8{kindLine, kindWalk, kindIID, kindLow, kindLeaf} {
+		if kinds[k] == 0 {
+			t.Errorf("no group of kind %d checked", k)
+		}
+	}
+}
+
+func TestOpenGap(t *testing.T) {
+	r := []ipRange{{0, 10, 0, 20}, {1, 0, 1, 5}, {^uint64(0), 0, ^uint64(0), ^uint64(0)}}
+	for _, c := range []struct {
+		x      u128
+		lo, hi u128
+		ok     bool
+	}{
+		{u128{0, 0}, u128{0, 0}, u128{0, 9}, true},
+		{u128{0, 10}, u128{}, u128{}, false},
+		{u128{0, 20}, u128{}, u128{}, false},
+		{u128{0, 21}, u128{0, 21}, u128{0, ^uint64(0)}, true},
+		{u128{1, 3}, u128{}, u128{}, false},
+		{u128{1, 6}, u128{1, 6}, u128{^uint64(0) - 1, ^uint64(0)}, true},
+		{u128{^uint64(0), 7}, u128{}, u128{}, false},
+	} {
+		lo, hi, ok := openGap(r, c.x)
+		if ok != c.ok || ok && (lo != c.lo || hi != c.hi) {
+			t.Errorf("openGap(%x:%x) = %x:%x..%x:%x %v, want %x:%x..%x:%x %v", c.x.hi, c.x.lo, lo.hi, lo.lo, hi.hi, hi.lo, ok, c.lo.hi, c.lo.lo, c.hi.hi, c.hi.lo, c.ok)
+		}
+		if ok != !inRanges(r, c.x) {
+			t.Errorf("openGap and inRanges disagree on %x:%x", c.x.hi, c.x.lo)
+		}
+	}
+}
+
+// TestU128SetTag checks the one address an empty slot stands for, and
+// its neighbours, go in and out of the set like any other.
+func TestU128SetTag(t *testing.T) {
+	s := newU128Set(4)
+	near := u128{setTag.hi, setTag.lo + 1}
+	for _, x := range []u128{setTag, {}, near} {
+		if s.has(x) {
+			t.Fatalf("empty set has %x:%x", x.hi, x.lo)
+		}
+		if !s.add(x) || s.add(x) || !s.has(x) {
+			t.Fatalf("%x:%x: add/has wrong", x.hi, x.lo)
+		}
+	}
+	if i, _ := s.find(setTag); i != uint64(len(s.keys)) {
+		t.Fatalf("setTag's slot is %d, want %d (one past the keys)", i, len(s.keys))
+	}
+}
