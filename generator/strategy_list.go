@@ -26,10 +26,12 @@ func cmpU128(a, b u128) int {
 	return cmp.Compare(a.lo, b.lo)
 }
 
-func u128From(a netip.Addr) u128 {
-	b := a.As16()
-	return u128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+// u128FromBytes returns the address a (16 bytes, network order) as a u128.
+func u128FromBytes(a [16]byte) u128 {
+	return u128{binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])}
 }
+
+func u128From(a netip.Addr) u128 { return u128FromBytes(a.As16()) }
 
 func (x u128) addr() netip.Addr {
 	var b [16]byte

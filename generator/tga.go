@@ -122,9 +122,14 @@ type Region struct {
 // fixed hash of each address picks), every group's candidates are
 // checked against the other fifth, and a family's factor is its hits
 // over its summed rates, shrunk towards the factor of its family over
-// all densities, which is shrunk towards the factor of all families
-// (see calibrate). A leaf is checked only on its addresses off every
-// seed's line, the part lines do not emit first. A scaled
+// all densities, which is shrunk towards the factor of all families.
+// A leaf is checked only on its addresses off every seed's line, the
+// part lines do not emit first. Two marginal rounds follow: the 4/5 TGA
+// is rebuilt with the factors so far and emits its candidates in order,
+// deduplicated (150 a seed, 2 M at most), and each family's factor is
+// re-learnt from the hits and rates of only the candidates it emitted,
+// so the addresses a better group emits first no longer count for it
+// (see calibrate). A scaled
 // rate r is read as odds, r/(1+r), so it stays a probability. Groups are
 // emitted in descending rate, each line's values nearest the seed first.
 // This is the feedback-free form of 6Hit's and 6Scan's reward per region (Hou et al. INFOCOM 2021; Hou et al. ToN
@@ -641,9 +646,7 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 		// The wildcard mask: its high half in the key's d, its low half in vals.
 		t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r), kindLeaf, 0, int(lg.wild>>16)-1<<15, 0), anchor: lg.anchor, vals: uint16(lg.wild), fam: f})
 	}
-	slices.SortFunc(t.groups, func(a, b tgaGroup) int {
-		return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.anchor, b.anchor))
-	})
+	sortGroups(t.groups)
 
 	// Keep the tree for TGARun, and the groups by leaf (a stable counting
 	// sort, so each leaf's stay by rate).
@@ -667,6 +670,54 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 		next[l]++
 	}
 	return t
+}
+
+// cmpGroup orders groups by key, then anchor.
+func cmpGroup(a, b tgaGroup) int {
+	return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.anchor, b.anchor))
+}
+
+// sortGroups sorts gs by cmpGroup: an LSD radix sort, 16 bits a pass
+// (anchor, then key; a pass whose digit is the same for all is skipped),
+// for the millions of groups of a large seed set; a comparison sort
+// below radixMin groups.
+func sortGroups(gs []tgaGroup) {
+	const radixMin = 1 << 14
+	if len(gs) < radixMin {
+		slices.SortFunc(gs, cmpGroup)
+		return
+	}
+	digit := func(g *tgaGroup, pass int) int {
+		if pass < 2 {
+			return int(uint32(g.anchor) >> (16 * pass) & 0xffff)
+		}
+		return int(g.key >> (16 * (pass - 2)) & 0xffff)
+	}
+	src, dst := gs, make([]tgaGroup, len(gs))
+	cnt := make([]int, 1<<16)
+	for pass := range 6 {
+		clear(cnt)
+		for i := range src {
+			cnt[digit(&src[i], pass)]++
+		}
+		if cnt[digit(&src[0], pass)] == len(src) {
+			continue
+		}
+		sum := 0
+		for d, c := range cnt {
+			cnt[d] = sum
+			sum += c
+		}
+		for i := range src {
+			d := digit(&src[i], pass)
+			dst[cnt[d]] = src[i]
+			cnt[d]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &gs[0] {
+		copy(gs, src)
+	}
 }
 
 // odds reads a scaled rate r as odds and returns the probability, so a
@@ -725,6 +776,12 @@ const (
 	calibMin   = 100 // the fewest seeds calibrate runs on
 	calibPrior = 4   // hits: the weight of the global factor in each family's
 	calibSlots = 64  // the most slots of a group calibrate checks
+	// calibrate's marginal rounds: how many, and the candidates each
+	// emits, per seed it is built on and in all (the cap bounds the
+	// round's hash set to 64 MiB).
+	calibRounds = 2
+	calibBudget = 150
+	calibMax    = 2000000
 )
 
 // calibrate returns each group family's calibration factor, learnt by
@@ -736,7 +793,14 @@ const (
 // calibPrior hits).
 // So the leave-one-out rates of the different kinds of group, whose
 // biases differ, are put on one scale: the yield on seeds the TGA did
-// not see. Under calibMin seeds every factor is 1.
+// not see. Then calibRounds marginal rounds rebuild the 4/5 TGA with the
+// factors so far, emit its first calibBudget candidates a seed (calibMax
+// at most) as Generate does, and re-learn each family's factor from the
+// candidates it emitted alone (marginalYield), shrunk towards its last
+// factor times the change in the yield of all families. A family whose
+// addresses better groups emit first is so rated by what it adds. The
+// build costs three TGA builds on 4/5 of the seeds more than one on all
+// of them. Under calibMin seeds every factor is 1.
 func calibrate(seeds []u128, block []ipRange, leaf, statMin int) *[nFam]float32 {
 	var mult [nFam]float32
 	for f := range mult {
@@ -769,7 +833,59 @@ func calibrate(seeds []u128, block []ipRange, leaf, statMin int) *[nFam]float32 
 			mult[k] = float32((hit[k] + calibPrior) / (pred[k] + calibPrior/base))
 		}
 	}
+	// Marginal rounds: each group family's factor is re-learnt from
+	// the candidates the calibrated sub-TGA actually emits, in order and
+	// deduplicated, so a family is charged only for what no better group
+	// emitted first (its overlap with them is no longer counted twice).
+	budget := min(calibBudget*len(train), calibMax)
+	for range calibRounds {
+		sub := buildTGA(train, block, leaf, statMin, &mult, float64(len(seeds))/float64(len(train)))
+		hit, pred := marginalYield(sub, held, budget)
+		var th, tp float64
+		for f := range nFam {
+			th += hit[f]
+			tp += pred[f]
+		}
+		if th == 0 || tp == 0 {
+			break
+		}
+		// A family with few marginal hits keeps its factor, rescaled by
+		// how the marginal yield of all families compares with the last.
+		ratio := th / tp / all
+		all = th / tp
+		for k := range nFam {
+			mult[k] = float32((hit[k] + calibPrior) / (pred[k] + calibPrior/(float64(mult[k])*ratio)))
+		}
+	}
 	return &mult
+}
+
+// marginalYield emits t's first budget candidates, as Generate does, and
+// returns per group family the candidates in held and the sum of their
+// groups' rates before calibration (t.mult undone).
+func marginalYield(t *TGA, held []u128, budget int) (hit, pred [nFam]float64) {
+	hs := newU128Set(len(held))
+	for _, s := range held {
+		hs.add(s)
+	}
+	e := newEmitter(t.seeds, t.block, budget)
+	for gi := 0; gi < len(t.groups) && !e.full(); gi++ {
+		g, f := t.liveGroup(int32(gi)), t.groups[gi].fam
+		r := float64(g.rate)
+		raw := r / (1 - r) / float64(t.mult[f]) // odds undone, then the factor
+		for k, n := 0, g.slots(); k < n && !e.full(); {
+			e.buf, k = g.appendSlots(e.buf, k, emitBatch)
+			from := len(e.out)
+			e.flush()
+			for _, a := range e.out[from:] {
+				pred[f] += raw
+				if hs.has(u128FromBytes(a)) {
+					hit[f]++
+				}
+			}
+		}
+	}
+	return hit, pred
 }
 
 // calibSplit splits sorted seeds into the 4/5 calibrate builds on and the
