@@ -871,7 +871,7 @@ func marginalYield(t *TGA, held []u128, budget int) (hit, pred [nFam]float64) {
 	e := newEmitter(t.seeds, t.block, budget)
 	for gi := 0; gi < len(t.groups) && !e.full(); gi++ {
 		g, f := t.liveGroup(int32(gi)), t.groups[gi].fam
-		r := float64(g.rate)
+		r := min(float64(g.rate), 1-1e-7)       // a rate rounded up to 1 stays finite as odds
 		raw := r / (1 - r) / float64(t.mult[f]) // odds undone, then the factor
 		for k, n := 0, g.slots(); k < n && !e.full(); {
 			e.buf, k = g.appendSlots(e.buf, k, emitBatch)
