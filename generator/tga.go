@@ -1283,20 +1283,8 @@ func openGap(r []ipRange, x u128) (lo, hi u128, ok bool) {
 
 // inRanges reports whether x lies in one of the sorted ranges r.
 func inRanges(r []ipRange, x u128) bool {
-	i, j := 0, len(r)
-	for i < j {
-		m := int(uint(i+j) >> 1)
-		if r[m].fromHi < x.hi || r[m].fromHi == x.hi && r[m].fromLo <= x.lo {
-			i = m + 1
-		} else {
-			j = m
-		}
-	}
-	if i == 0 {
-		return false
-	}
-	y := &r[i-1]
-	return x.hi < y.toHi || x.hi == y.toHi && x.lo <= y.toLo
+	_, _, open := openGap(r, x)
+	return !open
 }
 
 // emitter collects distinct, unblocked non-seed candidates up to a budget.
