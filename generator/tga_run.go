@@ -292,57 +292,12 @@ func (r *TGARun) First() (netip.Addr, bool) {
 // sets its wildcard nybbles to the digits of k, base 16, the rightmost
 // wildcard the least significant (16^w slots).
 func (g *liveGroup) at(k int) (u128, bool) {
-	switch g.kind {
-	case kindLine:
-		v := nyb(g.base, int(g.pos)) + k/2 + 1
-		if k%2 == 1 {
-			v -= 2 * (k/2 + 1)
-		}
-		if k < 30 && v >= 0 && v < 16 && g.vals>>uint(v)&1 != 0 {
-			return setNyb(g.base, int(g.pos), v), true
-		}
-	case kindWalk, kindIID:
-		lo, width := walkSpan(int(g.pos))
-		if uint64(k) >= 2*width {
-			break
-		}
-		field, d := g.base.lo, lo+uint64(k/2)
-		if g.kind == kindWalk {
-			field = g.base.hi
-		}
-		v, wrapped := field+d, field+d < field
-		end := uint64(g.vals)
-		if k%2 == 1 {
-			v, wrapped = field-d, field-d > field
-			end = uint64(uint16(g.d))
-		}
-		if end != 0 && d >= end {
-			break // a nearer seed's walk owns it
-		}
-		if wrapped {
-			break // past the end of the field
-		}
-		y := g.base
-		if g.kind == kindWalk {
-			y.hi = v
-		} else {
-			y.lo = v
-		}
-		return y, true
-	case kindLow:
-		return u128{g.base.hi, uint64(g.d)}, k == 0
-	case kindLeaf:
-		if k >= g.slots() {
-			break
-		}
-		y := g.base
-		// Digits: the rightmost wildcard nybble is the least significant.
-		for w, q := g.wild, uint(0); w != 0; w &= w - 1 {
-			p := 31 - bits.TrailingZeros32(w)
-			y = setNyb(y, p, k>>(4*q)&15)
-			q++
-		}
-		return y, true
+	var one [1]u128
+	if k < 0 {
+		return u128{}, false
+	}
+	if x, _ := g.slotRange(one[:0], k, k+1, 1); len(x) == 1 {
+		return x[0], true
 	}
 	return u128{}, false
 }
@@ -353,15 +308,21 @@ func (g *liveGroup) at(k int) (u128, bool) {
 // remaining slots at once (15 addresses at most). It gives what a loop
 // over at gives, without at's per-slot dispatch: the emitters use it.
 func (g *liveGroup) appendSlots(dst []u128, k, n int) ([]u128, int) {
+	return g.slotRange(dst, k, g.slots(), n)
+}
+
+// slotRange is appendSlots over the slots before end only: it returns
+// the next slot, or end (or past it) when it gets there.
+func (g *liveGroup) slotRange(dst []u128, k, end, n int) ([]u128, int) {
 	switch g.kind {
 	case kindLine:
 		b, p := nyb(g.base, int(g.pos)), int(g.pos)
 		if g.vals == 0 {
-			return dst, 30
+			return dst, end
 		}
 		// Slot 2(d-1) is b+d, 2(d-1)+1 is b-d: stop past the farthest value.
 		far := max(15-bits.LeadingZeros16(g.vals)-b, b-bits.TrailingZeros16(g.vals))
-		for ; k < min(30, 2*far); k++ {
+		for ; k < min(end, 30, 2*far); k++ {
 			v := b + k/2 + 1
 			if k%2 == 1 {
 				v = b - k/2 - 1
@@ -370,20 +331,17 @@ func (g *liveGroup) appendSlots(dst []u128, k, n int) ([]u128, int) {
 				dst = append(dst, setNyb(g.base, p, v))
 			}
 		}
-		return dst, 30
+		return dst, end
 	case kindWalk, kindIID:
 		lo, width := walkSpan(int(g.pos))
 		up, down := uint64(g.vals), uint64(uint16(g.d))
-		field := &g.base.lo
-		if g.kind == kindWalk {
-			field = &g.base.hi
-		}
-		f, y := *field, g.base
-		yf := &y.lo
+		y := g.base
+		yf := &y.lo // the field walked: the IID, or the subnet
 		if g.kind == kindWalk {
 			yf = &y.hi
 		}
-		end := int(2 * width)
+		f := *yf
+		end = min(end, int(2*width))
 		for stop := len(dst) + n; k < end && len(dst) < stop; k++ {
 			d := lo + uint64(k/2)
 			if k%2 == 0 {
@@ -401,10 +359,10 @@ func (g *liveGroup) appendSlots(dst []u128, k, n int) ([]u128, int) {
 		}
 		return dst, k
 	case kindLow:
-		if k == 0 {
+		if k == 0 && end > 0 {
 			dst = append(dst, u128{g.base.hi, uint64(g.d)})
 		}
-		return dst, 1
+		return dst, end
 	case kindLeaf:
 		var ps [leafW]int
 		nw := 0
@@ -412,7 +370,7 @@ func (g *liveGroup) appendSlots(dst []u128, k, n int) ([]u128, int) {
 			ps[nw] = 31 - bits.TrailingZeros32(w)
 			nw++
 		}
-		end := 1 << (4 * nw)
+		end = min(end, 1<<(4*nw))
 		for stop := len(dst) + n; k < end && len(dst) < stop; k++ {
 			y := g.base
 			for q := range nw {
@@ -422,7 +380,7 @@ func (g *liveGroup) appendSlots(dst []u128, k, n int) ([]u128, int) {
 		}
 		return dst, k
 	}
-	return dst, g.slots()
+	return dst, end
 }
 
 // slots is the number of emission slots of the group (see at).

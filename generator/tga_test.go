@@ -3,6 +3,7 @@ package generator
 import (
 	"errors"
 	"math"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"testing"
@@ -515,9 +516,67 @@ func TestLeafGroup(t *testing.T) {
 	}
 }
 
+// refAt is the slot order at documents, written out slot by slot: the
+// reference for liveGroup.slotRange, which at and appendSlots share.
+func refAt(g *liveGroup, k int) (u128, bool) {
+	switch g.kind {
+	case kindLine:
+		v := nyb(g.base, int(g.pos)) + k/2 + 1
+		if k%2 == 1 {
+			v -= 2 * (k/2 + 1)
+		}
+		if k < 30 && v >= 0 && v < 16 && g.vals>>uint(v)&1 != 0 {
+			return setNyb(g.base, int(g.pos), v), true
+		}
+	case kindWalk, kindIID:
+		lo, width := walkSpan(int(g.pos))
+		if uint64(k) >= 2*width {
+			break
+		}
+		field, d := g.base.lo, lo+uint64(k/2)
+		if g.kind == kindWalk {
+			field = g.base.hi
+		}
+		v, wrapped := field+d, field+d < field
+		end := uint64(g.vals)
+		if k%2 == 1 {
+			v, wrapped = field-d, field-d > field
+			end = uint64(uint16(g.d))
+		}
+		if end != 0 && d >= end {
+			break // a nearer seed's walk owns it
+		}
+		if wrapped {
+			break // past the end of the field
+		}
+		y := g.base
+		if g.kind == kindWalk {
+			y.hi = v
+		} else {
+			y.lo = v
+		}
+		return y, true
+	case kindLow:
+		return u128{g.base.hi, uint64(g.d)}, k == 0
+	case kindLeaf:
+		if k >= g.slots() {
+			break
+		}
+		y := g.base
+		// Digits: the rightmost wildcard nybble is the least significant.
+		for w, q := g.wild, uint(0); w != 0; w &= w - 1 {
+			p := 31 - bits.TrailingZeros32(w)
+			y = setNyb(y, p, k>>(4*q)&15)
+			q++
+		}
+		return y, true
+	}
+	return u128{}, false
+}
+
 // TestAppendSlotsMatchesAt checks the emitters' batched walk over a
-// group's slots against at, slot by slot, on every group of a real seed
-// set, taking the slots a few at a time as the emitter does.
+// group's slots, and at, against refAt, slot by slot, on every group of
+// a real seed set, taking the slots a few at a time as the emitter does.
 func TestAppendSlotsMatchesAt(t *testing.T) {
 	seeds := realSeeds(t, "hitlist-seeds-6graph-5k.txt")
 	tg, err := NewTGA(seeds, TGAConfig{})
@@ -528,9 +587,13 @@ func TestAppendSlotsMatchesAt(t *testing.T) {
 	for gi := range tg.groups {
 		g := tg.liveGroup(int32(gi))
 		var want []u128
-		for k := range g.slots() {
-			if x, ok := g.at(k); ok {
+		for k := range g.slots() + 2 {
+			x, ok := refAt(&g, k)
+			if ok {
 				want = append(want, x)
+			}
+			if y, ok2 := g.at(k); ok2 != ok || ok && y != x {
+				t.Fatalf("group %d (kind %d): at(%d) = %x:%x %v, want %x:%x %v", gi, g.kind, k, y.hi, y.lo, ok2, x.hi, x.lo, ok)
 			}
 		}
 		var got []u128
