@@ -3,6 +3,7 @@ package generator
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math/bits"
 	"runtime"
 	"testing"
@@ -244,6 +245,57 @@ func BenchmarkPerm(b *testing.B) {
 			clock.report(b, int(i), "targets/cpu-s")
 			permSink = s
 			b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "targets/s")
+		})
+	}
+}
+
+// BenchmarkTGA measures the TGA's candidate generation on one core,
+// offline (Generate) and live (a TGARun's Next without feedback, in
+// batches of DefaultBatchSize), on the 6Graph seed set; one whole budget
+// per iteration. The build is not timed.
+func BenchmarkTGA(b *testing.B) {
+	tg, err := NewTGA(realSeeds(b, "hitlist-seeds-6graph-5k.txt"), TGAConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, budget := range []int{10_000, 100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("Generate/budget=%d", budget), func(b *testing.B) {
+			n := 0
+			clock := startCPUClock()
+			for b.Loop() {
+				c, err := tg.Generate(budget)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n += len(c)
+			}
+			clock.report(b, n, "candidates/cpu-s")
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "candidates/s")
+		})
+	}
+	for _, budget := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("Run/budget=%d", budget), func(b *testing.B) {
+			n := 0
+			dst := make([][16]byte, 0, DefaultBatchSize)
+			clock := startCPUClock()
+			for b.Loop() {
+				r, err := tg.NewRun(TGARunConfig{Budget: budget, Lag: -1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					dst = r.Next(dst[:0], DefaultBatchSize)
+					if len(dst) == 0 {
+						break
+					}
+					n += len(dst)
+				}
+				if got := r.Stats().Emitted; got != uint64(budget) {
+					b.Fatalf("emitted %d of %d", got, budget)
+				}
+			}
+			clock.report(b, n, "candidates/cpu-s")
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "candidates/s")
 		})
 	}
 }

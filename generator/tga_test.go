@@ -15,7 +15,7 @@ import (
 // realSeeds reads a seed file of ../shared/data (no licence is stated for
 // them, so they are read in place, never copied). It skips t when the file
 // is absent, and fails it when CI=true.
-func realSeeds(t *testing.T, name string) []netip.Addr {
+func realSeeds(t testing.TB, name string) []netip.Addr {
 	t.Helper()
 	path := testutil.SharedData(t, name)
 	s, err := ReadSeedFile(path)
