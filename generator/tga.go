@@ -1259,6 +1259,27 @@ func blockRanges(bl *prefixes.Blocklist) []ipRange {
 
 // openGap returns the unblocked stretch [lo, hi] of sorted ranges r that
 // holds x, or ok false when x lies in one of the ranges.
+// openCache answers inRanges's question through the last open stretch
+// openGap returned, which a run of nearby addresses shares: one compare
+// each instead of a binary search.
+type openCache struct{ lo, hi u128 }
+
+// newOpenCache returns an openCache whose stretch is empty.
+func newOpenCache() openCache { return openCache{lo: u128{0, 1}} }
+
+// open reports whether x lies outside the ranges r, which must be the
+// same for every call.
+func (c *openCache) open(r []ipRange, x u128) bool {
+	if cmpU128(x, c.lo) >= 0 && cmpU128(x, c.hi) <= 0 {
+		return true
+	}
+	lo, hi, ok := openGap(r, x)
+	if ok {
+		c.lo, c.hi = lo, hi
+	}
+	return ok
+}
+
 func openGap(r []ipRange, x u128) (lo, hi u128, ok bool) {
 	i, _ := slices.BinarySearchFunc(r, x, func(y ipRange, x u128) int {
 		return cmpU128(u128{y.fromHi, y.fromLo}, x)
@@ -1299,11 +1320,8 @@ type emitter struct {
 	out    [][16]byte
 	budget int
 	buf    []u128
-	slot   []uint64 // the set slot of each address in buf
-	// gapLo..gapHi is an unblocked stretch (the last one an address was
-	// in); empty at first.
-	gapLo, gapHi u128
-	sink         uint64
+	slot   []uint64  // the set slot of each address in buf
+	gap    openCache // of block
 }
 
 const (
@@ -1316,10 +1334,10 @@ const (
 func newEmitter(seeds []u128, block []ipRange, budget int) *emitter {
 	budget = max(budget, 0)
 	e := &emitter{seen: newU128Set(budget + len(seeds)), block: block, out: make([][16]byte, 0, budget), budget: budget,
-		buf: make([]u128, 0, emitBatch), gapLo: u128{0, 1}}
+		buf: make([]u128, 0, emitBatch), gap: newOpenCache()}
 	for len(seeds) > 0 {
 		n := min(len(seeds), emitBatch)
-		e.prefetch(seeds[:n])
+		e.slot = e.seen.loadSlots(e.slot[:0], seeds[:n])
 		for j, s := range seeds[:n] {
 			e.seen.insertFrom(s, e.slot[j])
 		}
@@ -1337,33 +1355,15 @@ func (e *emitter) add(x u128) {
 	}
 }
 
-// prefetch sets e.slot to the set slots of xs and loads them, so their
-// cache misses overlap.
-func (e *emitter) prefetch(xs []u128) {
-	var acc uint64
-	e.slot = e.slot[:0]
-	for _, x := range xs {
-		i := e.seen.slot(x)
-		e.slot = append(e.slot, i)
-		acc += e.seen.keys[i].lo // the load is the point
-	}
-	e.sink += acc
-}
-
 // flush checks the batch in order.
 func (e *emitter) flush() {
-	e.prefetch(e.buf)
+	e.slot = e.seen.loadSlots(e.slot[:0], e.buf)
 	for j, x := range e.buf {
 		if e.full() {
 			break
 		}
-		if cmpU128(x, e.gapLo) < 0 || cmpU128(x, e.gapHi) > 0 {
-			// Outside the last open stretch: look x's up.
-			lo, hi, ok := openGap(e.block, x)
-			if !ok {
-				continue
-			}
-			e.gapLo, e.gapHi = lo, hi
+		if !e.gap.open(e.block, x) {
+			continue
 		}
 		if _, added := e.seen.insertFrom(x, e.slot[j]); !added {
 			continue
@@ -1397,7 +1397,8 @@ func putU128(a *[16]byte, x u128) {
 type u128Set struct {
 	keys   []u128
 	mask   uint64
-	hasTag bool // setTag is in the set
+	hasTag bool   // setTag is in the set
+	sink   uint64 // loadSlots's loads go here, so they stay
 }
 
 // setTag is the address an empty slot stands for (in 8000::/1, never
@@ -1415,6 +1416,20 @@ func newU128Set(n int) u128Set {
 func (s *u128Set) slot(x u128) uint64 {
 	h := mix64(x.hi ^ bits.RotateLeft64(x.lo, 29) ^ x.lo*golden64)
 	return h & s.mask
+}
+
+// loadSlots appends the slot of each of xs to dst, and loads them all
+// before any is looked up, so their cache misses overlap (dst then serves
+// findFrom and insertFrom).
+func (s *u128Set) loadSlots(dst []uint64, xs []u128) []uint64 {
+	var acc uint64
+	for _, x := range xs {
+		i := s.slot(x)
+		dst = append(dst, i)
+		acc += s.keys[i].lo // the load is the point
+	}
+	s.sink += acc
+	return dst
 }
 
 func (s *u128Set) has(x u128) bool {

@@ -125,10 +125,19 @@ type TGARun struct {
 	settled  int       // candidates of log counted in nodeE
 	sent     []sentMark
 
-	// the group being emitted
+	// the group being emitted: slots before gk are taken, their
+	// addresses from gbuf[gi:] still to step through
 	g     liveGroup
 	gLeaf int32
-	gk    int // line: next distance; walk/low: 0 or 1 (done)
+	gk    int
+	gbuf  []u128
+	gi    int
+
+	// Next's scratch
+	open  openCache // of the TGA's blocklist
+	xs    []u128    // the addresses taken
+	meta  []emitted // their regions and rates
+	slots []uint64  // their set slots
 
 	free []*Batch
 }
@@ -186,6 +195,7 @@ func (t *TGA) NewRun(cfg TGARunConfig) (*TGARun, error) {
 		spawnCur: make([]int32, nn),
 		dead:     make([]bool, nn),
 		gLeaf:    -1,
+		open:     newOpenCache(),
 	}
 	r.region = make([]int32, len(r.seen.keys)+1) // +1: setTag's slot
 	if cfg.Blocklist != nil {
@@ -408,15 +418,48 @@ func (r *TGARun) Next(dst [][16]byte, n int) [][16]byte {
 		if r.sinceRR >= r.cfg.Round {
 			r.rerank()
 		}
-		x, leaf, rate, ok := r.step()
-		if !ok {
+		// Take a batch of addresses, no more than could all be emitted
+		// before the round ends, so the run emits what it would one at
+		// a time; its set slots are loaded together, so their cache
+		// misses overlap.
+		m := min(n-k, r.cfg.Budget-int(r.st.Emitted), r.cfg.Round-r.sinceRR, stepBatch)
+		more := r.take(m)
+		r.slots = r.seen.loadSlots(r.slots[:0], r.xs)
+		for j, x := range r.xs {
+			i, added := r.seen.insertFrom(x, r.slots[j])
+			if !added {
+				continue
+			}
+			r.region[i] = r.meta[j].leaf
+			r.log = append(r.log, r.meta[j])
+			var a [16]byte
+			putU128(&a, x)
+			dst = append(dst, a)
+			r.st.Emitted++
+			r.sinceRR++
+			k++
+		}
+		if !more {
 			if len(r.pending) == 0 {
 				break
 			}
 			r.rerank() // hits waiting: their groups may be all that is left
-			continue
 		}
-		if r.t.seedSet.has(x) || inRanges(r.t.block, x) {
+	}
+	return dst
+}
+
+// take sets r.xs to up to m addresses from step, none a seed, blocked or
+// excluded (those are skipped and counted), and r.meta to their regions
+// and rates; it returns false when no group is left.
+func (r *TGARun) take(m int) bool {
+	r.xs, r.meta = r.xs[:0], r.meta[:0]
+	for len(r.xs) < m {
+		x, leaf, rate, ok := r.step()
+		if !ok {
+			return false
+		}
+		if r.t.seedSet.has(x) || !r.open.open(r.t.block, x) {
 			continue
 		}
 		if len(r.block) > 0 && inRanges(r.block, x) {
@@ -427,33 +470,28 @@ func (r *TGARun) Next(dst [][16]byte, n int) [][16]byte {
 			r.st.Excluded++
 			continue
 		}
-		i, added := r.seen.insert(x)
-		if !added {
-			continue
-		}
-		r.region[i] = leaf
-		r.log = append(r.log, emitted{leaf, rate})
-		var a [16]byte
-		putU128(&a, x)
-		dst = append(dst, a)
-		r.st.Emitted++
-		r.sinceRR++
-		k++
+		r.xs = append(r.xs, x)
+		r.meta = append(r.meta, emitted{leaf, rate})
 	}
-	return dst
+	return true
 }
+
+// stepBatch is how many addresses of a group step takes at a time.
+const stepBatch = 64
 
 // step returns the next address of the current group, moving to the best
 // group when it is spent; ok is false when no group is left.
 func (r *TGARun) step() (x u128, leaf int32, rate float32, ok bool) {
 	for {
 		if r.gLeaf >= 0 && !r.dead[r.gLeaf] {
-			for n := r.g.slots(); r.gk < n; {
-				x, ok := r.g.at(r.gk)
-				r.gk++
-				if ok {
-					return x, r.gLeaf, r.g.rate, true
-				}
+			if r.gi < len(r.gbuf) {
+				r.gi++
+				return r.gbuf[r.gi-1], r.gLeaf, r.g.rate, true
+			}
+			if n := r.g.slots(); r.gk < n {
+				r.gbuf, r.gk = r.g.appendSlots(r.gbuf[:0], r.gk, stepBatch)
+				r.gi = 0
+				continue
 			}
 		}
 		if !r.pop() {
@@ -483,7 +521,7 @@ func (r *TGARun) pop() bool {
 			r.heap.pop()
 			continue
 		}
-		r.gLeaf, r.gk = l, 0
+		r.gLeaf, r.gk, r.gbuf, r.gi = l, 0, r.gbuf[:0], 0
 		if p, gi, ok := r.head(l); ok {
 			r.heap.fix0(p, gi)
 		} else {

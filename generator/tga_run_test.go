@@ -13,9 +13,20 @@ import (
 // runAll drains run with Next in chunks, feeding back as hits the
 // candidates live holds and settling each chunk.
 func runAll(run *TGARun, budget int, live map[[16]byte]bool) (out [][16]byte, hits int) {
+	return runChunks(run, budget, live, 64)
+}
+
+// runChunks is runAll asking Next for at most per candidates a call.
+func runChunks(run *TGARun, budget int, live map[[16]byte]bool, per int) (out [][16]byte, hits int) {
 	for len(out) < budget {
 		n := len(out)
-		out = run.Next(out, min(64, budget-n))
+		for want := n + min(64, budget-n); len(out) < want; {
+			m := len(out)
+			out = run.Next(out, min(per, want-m))
+			if len(out) == m {
+				break
+			}
+		}
 		if len(out) == n {
 			break
 		}
@@ -126,13 +137,10 @@ func TestTGARunWithoutFeedbackIsTheStaticRanking(t *testing.T) {
 	}
 }
 
-// TestTGARunFollowsHits: seeds in many /64s, live hosts only in a few of
-// them; feedback must move budget there (at least twice the static
-// ranking's hits) and reach hosts two nybbles from any seed; with Spawn,
-// hits become groups of their own.
-func TestTGARunFollowsHits(t *testing.T) {
-	var seeds []netip.Addr
-	live := map[[16]byte]bool{}
+// followsHitsSet returns seeds ::1..::3 in 64 /64s and the live hosts
+// ::4..::0x4f in four of them.
+func followsHitsSet() (seeds []netip.Addr, live map[[16]byte]bool) {
+	live = map[[16]byte]bool{}
 	for n := range 64 {
 		for _, iid := range []byte{1, 2, 3} {
 			a := netip.MustParseAddr("2a00:1450:4001::").As16()
@@ -147,6 +155,15 @@ func TestTGARunFollowsHits(t *testing.T) {
 			}
 		}
 	}
+	return seeds, live
+}
+
+// TestTGARunFollowsHits: seeds in many /64s, live hosts only in a few of
+// them; feedback must move budget there (at least twice the static
+// ranking's hits) and reach hosts two nybbles from any seed; with Spawn,
+// hits become groups of their own.
+func TestTGARunFollowsHits(t *testing.T) {
+	seeds, live := followsHitsSet()
 	tg, err := NewTGA(seeds, TGAConfig{LeafSize: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -191,6 +208,37 @@ func TestTGARunFollowsHits(t *testing.T) {
 	}
 	if far == 0 {
 		t.Fatal("no host two nybbles from the seeds was reached")
+	}
+}
+
+// TestTGARunBatchesChangeNothing: Next takes the addresses it checks in
+// batches; with the same hits fed back at the same points, a run asked
+// for one candidate a call emits exactly what one asked for 64 a call
+// does, with Spawn on and off.
+func TestTGARunBatchesChangeNothing(t *testing.T) {
+	seeds, live := followsHitsSet()
+	tg, err := NewTGA(seeds, TGAConfig{LeafSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	budget := 3000
+	for _, spawn := range []bool{false, true} {
+		cfg := TGARunConfig{Budget: budget, Round: 100, Prior: 1, Lag: -1, Spawn: spawn}
+		a, _ := tg.NewRun(cfg)
+		b, _ := tg.NewRun(cfg)
+		got, ha := runChunks(a, budget, live, 64)
+		want, hb := runChunks(b, budget, live, 1)
+		if len(got) != len(want) || ha != hb || ha == 0 {
+			t.Fatalf("spawn %v: %d candidates and %d hits in batches, %d and %d one by one", spawn, len(got), ha, len(want), hb)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("spawn %v: candidate %d: %s in batches, %s one by one", spawn, i, netip.AddrFrom16(got[i]), netip.AddrFrom16(want[i]))
+			}
+		}
+		if a.Stats() != b.Stats() {
+			t.Fatalf("spawn %v: stats %+v in batches, %+v one by one", spawn, a.Stats(), b.Stats())
+		}
 	}
 }
 

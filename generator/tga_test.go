@@ -617,8 +617,11 @@ func TestAppendSlotsMatchesAt(t *testing.T) {
 	}
 }
 
+// TestOpenGap checks openGap, inRanges and openCache (one kept across
+// the cases, so both its paths run) against a linear scan.
 func TestOpenGap(t *testing.T) {
 	r := []ipRange{{0, 10, 0, 20}, {1, 0, 1, 5}, {^uint64(0), 0, ^uint64(0), ^uint64(0)}}
+	oc := newOpenCache() // kept across the cases: its stretch carries over
 	for _, c := range []struct {
 		x      u128
 		lo, hi u128
@@ -628,6 +631,7 @@ func TestOpenGap(t *testing.T) {
 		{u128{0, 10}, u128{}, u128{}, false},
 		{u128{0, 20}, u128{}, u128{}, false},
 		{u128{0, 21}, u128{0, 21}, u128{0, ^uint64(0)}, true},
+		{u128{0, 1000}, u128{0, 21}, u128{0, ^uint64(0)}, true}, // openCache: the stretch before
 		{u128{1, 3}, u128{}, u128{}, false},
 		{u128{1, 6}, u128{1, 6}, u128{^uint64(0) - 1, ^uint64(0)}, true},
 		{u128{^uint64(0), 7}, u128{}, u128{}, false},
@@ -642,6 +646,9 @@ func TestOpenGap(t *testing.T) {
 		}
 		if in != inRanges(r, c.x) {
 			t.Errorf("inRanges(%x:%x) = %v, want %v", c.x.hi, c.x.lo, !in, in)
+		}
+		if oc.open(r, c.x) == in {
+			t.Errorf("openCache.open(%x:%x) = %v, want %v", c.x.hi, c.x.lo, in, !in)
 		}
 	}
 }
