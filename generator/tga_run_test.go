@@ -137,10 +137,11 @@ func TestTGARunWithoutFeedbackIsTheStaticRanking(t *testing.T) {
 	}
 }
 
-// followsHitsSet returns seeds ::1..::3 in 64 /64s and the live hosts
-// ::4..::0x4f in four of them.
-func followsHitsSet() (seeds []netip.Addr, live map[[16]byte]bool) {
-	live = map[[16]byte]bool{}
+// followsHitsTGA returns a TGA (leaves of 3) on seeds ::1..::3 in 64
+// /64s, and the live hosts ::4..::0x4f in four of them.
+func followsHitsTGA(t *testing.T) (*TGA, map[[16]byte]bool) {
+	var seeds []netip.Addr
+	live := map[[16]byte]bool{}
 	for n := range 64 {
 		for _, iid := range []byte{1, 2, 3} {
 			a := netip.MustParseAddr("2a00:1450:4001::").As16()
@@ -155,7 +156,11 @@ func followsHitsSet() (seeds []netip.Addr, live map[[16]byte]bool) {
 			}
 		}
 	}
-	return seeds, live
+	tg, err := NewTGA(seeds, TGAConfig{LeafSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg, live
 }
 
 // TestTGARunFollowsHits: seeds in many /64s, live hosts only in a few of
@@ -163,11 +168,7 @@ func followsHitsSet() (seeds []netip.Addr, live map[[16]byte]bool) {
 // ranking's hits) and reach hosts two nybbles from any seed; with Spawn,
 // hits become groups of their own.
 func TestTGARunFollowsHits(t *testing.T) {
-	seeds, live := followsHitsSet()
-	tg, err := NewTGA(seeds, TGAConfig{LeafSize: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, live := followsHitsTGA(t)
 	budget := 3000
 	static, _ := tg.Generate(budget)
 	sh := 0
@@ -216,11 +217,7 @@ func TestTGARunFollowsHits(t *testing.T) {
 // for one candidate a call emits exactly what one asked for 64 a call
 // does, with Spawn on and off.
 func TestTGARunBatchesChangeNothing(t *testing.T) {
-	seeds, live := followsHitsSet()
-	tg, err := NewTGA(seeds, TGAConfig{LeafSize: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, live := followsHitsTGA(t)
 	budget := 3000
 	for _, spawn := range []bool{false, true} {
 		cfg := TGARunConfig{Budget: budget, Round: 100, Prior: 1, Lag: -1, Spawn: spawn}
