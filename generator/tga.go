@@ -1259,27 +1259,6 @@ func blockRanges(bl *prefixes.Blocklist) []ipRange {
 
 // openGap returns the unblocked stretch [lo, hi] of sorted ranges r that
 // holds x, or ok false when x lies in one of the ranges.
-// openCache answers inRanges's question through the last open stretch
-// openGap returned, which a run of nearby addresses shares: one compare
-// each instead of a binary search.
-type openCache struct{ lo, hi u128 }
-
-// newOpenCache returns an openCache whose stretch is empty.
-func newOpenCache() openCache { return openCache{lo: u128{0, 1}} }
-
-// open reports whether x lies outside the ranges r, which must be the
-// same for every call.
-func (c *openCache) open(r []ipRange, x u128) bool {
-	if cmpU128(x, c.lo) >= 0 && cmpU128(x, c.hi) <= 0 {
-		return true
-	}
-	lo, hi, ok := openGap(r, x)
-	if ok {
-		c.lo, c.hi = lo, hi
-	}
-	return ok
-}
-
 func openGap(r []ipRange, x u128) (lo, hi u128, ok bool) {
 	i, _ := slices.BinarySearchFunc(r, x, func(y ipRange, x u128) int {
 		return cmpU128(u128{y.fromHi, y.fromLo}, x)
@@ -1300,6 +1279,27 @@ func openGap(r []ipRange, x u128) (lo, hi u128, ok bool) {
 		hi = subU128(u128{r[i].fromHi, r[i].fromLo}, 1)
 	}
 	return lo, hi, true
+}
+
+// openCache answers inRanges's question through the last open stretch
+// openGap returned, which a run of nearby addresses shares: one compare
+// each instead of a binary search.
+type openCache struct{ lo, hi u128 }
+
+// newOpenCache returns an openCache whose stretch is empty.
+func newOpenCache() openCache { return openCache{lo: u128{0, 1}} }
+
+// open reports whether x lies outside the ranges r, which must be the
+// same for every call.
+func (c *openCache) open(r []ipRange, x u128) bool {
+	if cmpU128(x, c.lo) >= 0 && cmpU128(x, c.hi) <= 0 {
+		return true
+	}
+	lo, hi, ok := openGap(r, x)
+	if ok {
+		c.lo, c.hi = lo, hi
+	}
+	return ok
 }
 
 // inRanges reports whether x lies in one of the sorted ranges r.

@@ -134,10 +134,11 @@ type TGARun struct {
 	gi    int
 
 	// Next's scratch
-	open  openCache // of the TGA's blocklist
-	xs    []u128    // the addresses taken
-	meta  []emitted // their regions and rates
-	slots []uint64  // their set slots
+	open    openCache // of the TGA's blocklist
+	openRun openCache // of block
+	xs      []u128    // the addresses taken
+	meta    []emitted // their regions and rates
+	slots   []uint64  // their set slots
 
 	free []*Batch
 }
@@ -196,6 +197,7 @@ func (t *TGA) NewRun(cfg TGARunConfig) (*TGARun, error) {
 		dead:     make([]bool, nn),
 		gLeaf:    -1,
 		open:     newOpenCache(),
+		openRun:  newOpenCache(),
 	}
 	r.region = make([]int32, len(r.seen.keys)+1) // +1: setTag's slot
 	if cfg.Blocklist != nil {
@@ -462,7 +464,7 @@ func (r *TGARun) take(m int) bool {
 		if r.t.seedSet.has(x) || !r.open.open(r.t.block, x) {
 			continue
 		}
-		if len(r.block) > 0 && inRanges(r.block, x) {
+		if len(r.block) > 0 && !r.openRun.open(r.block, x) {
 			r.st.Blocked++
 			continue
 		}
