@@ -1465,12 +1465,10 @@ func (s *u128Set) add(x u128) bool {
 	return added
 }
 
-// insert adds x and returns its slot and whether it was new. A slot stays
-// x's for the set's life (the set never grows), so callers may keep data
-// per slot: one more than the slots (len(keys)+1) covers setTag's.
-func (s *u128Set) insert(x u128) (uint64, bool) { return s.insertFrom(x, s.slot(x)) }
-
-// insertFrom is insert probing from i, which must be s.slot(x).
+// insertFrom adds x, probing from slot i, which must be s.slot(x), and
+// returns x's slot and whether it was new. A slot stays x's for the set's
+// life (the set never grows), so callers may keep data per slot: one more
+// than the slots (len(keys)+1) covers setTag's.
 func (s *u128Set) insertFrom(x u128, i uint64) (uint64, bool) {
 	i, ok := s.findFrom(x, i)
 	switch {
