@@ -478,7 +478,8 @@ func (r *TGARun) take(m int) bool {
 	return true
 }
 
-// stepBatch is how many addresses of a group step takes at a time.
+// stepBatch is both how many slots of a group step expands at a time and
+// the most candidates Next checks as one batch.
 const stepBatch = 64
 
 // step returns the next address of the current group, moving to the best
