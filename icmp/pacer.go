@@ -23,15 +23,38 @@ const MaxBurst = 4096
 //
 // All methods are safe for concurrent use.
 type Pacer struct {
-	mu  sync.Mutex // serialises SetRate against the burst read in Wait
-	lim *rate.Limiter
+	mu    sync.Mutex // serialises SetRate against the burst read in Wait
+	lim   *rate.Limiter
+	clock clock
+}
+
+// clock is the time source of a Pacer: the wall clock, or in tests a
+// virtual one whose timers fire when the test says.
+type clock interface {
+	Now() time.Time
+	// Timer returns a channel that receives once d has passed, and a
+	// function that stops the timer.
+	Timer(d time.Duration) (<-chan time.Time, func() bool)
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+func (wallClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
 }
 
 // NewPacer returns a Pacer for r probes per second; r <= 0 (or +Inf, or NaN)
 // means unlimited: Wait returns at once.
 func NewPacer(r float64) *Pacer {
+	return newPacer(r, wallClock{})
+}
+
+func newPacer(r float64, c clock) *Pacer {
 	l, b := limitBurst(r)
-	return &Pacer{lim: rate.NewLimiter(l, b)}
+	return &Pacer{lim: rate.NewLimiter(l, b), clock: c}
 }
 
 func limitBurst(r float64) (rate.Limit, int) {
@@ -56,17 +79,18 @@ func (p *Pacer) Wait(ctx context.Context, n int) error {
 			break
 		}
 		c := min(n, b)
-		r := p.lim.ReserveN(time.Now(), c)
+		now := p.clock.Now()
+		r := p.lim.ReserveN(now, c)
 		if !r.OK() {
 			continue // SetRate shrank the burst meanwhile: retry smaller
 		}
-		if d := r.Delay(); d > 0 {
-			t := time.NewTimer(d)
+		if d := r.DelayFrom(now); d > 0 {
+			fired, stop := p.clock.Timer(d)
 			select {
-			case <-t.C:
+			case <-fired:
 			case <-ctx.Done():
-				t.Stop()
-				r.Cancel()
+				stop()
+				r.CancelAt(p.clock.Now())
 				return ctx.Err()
 			}
 		}
