@@ -138,7 +138,7 @@ type TGARun struct {
 	openRun openCache // of block
 	xs      []u128    // the addresses taken
 	meta    []emitted // their regions and rates
-	slots   []uint64  // their set slots
+	slots   []uint64  // their set fingerprints
 
 	free []*Batch
 }
@@ -199,7 +199,7 @@ func (t *TGA) NewRun(cfg TGARunConfig) (*TGARun, error) {
 		open:     newOpenCache(),
 		openRun:  newOpenCache(),
 	}
-	r.region = make([]int32, len(r.seen.keys)+1) // +1: setTag's slot
+	r.region = make([]int32, len(r.seen.keys))
 	if cfg.Blocklist != nil {
 		r.block = blockRanges(cfg.Blocklist)
 	}
@@ -428,7 +428,7 @@ func (r *TGARun) Next(dst [][16]byte, n int) [][16]byte {
 		more := r.take(m)
 		r.slots = r.seen.loadSlots(r.slots[:0], r.xs)
 		for j, x := range r.xs {
-			i, added := r.seen.insertFrom(x, r.slots[j])
+			i, added := r.seen.insertFrom(r.slots[j])
 			if !added {
 				continue
 			}
