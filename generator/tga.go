@@ -779,7 +779,7 @@ const (
 	calibSlots = 64  // the most slots of a group calibrate checks
 	// calibrate's marginal rounds: how many, and the candidates each
 	// emits, per seed it is built on and in all (the cap bounds the
-	// round's hash set to 64 MiB).
+	// round's hash set to 32 MiB).
 	calibRounds = 2
 	calibBudget = 150
 	calibMax    = 2000000
@@ -1422,8 +1422,6 @@ func newU128Set(n int) u128Set {
 func fingerprint(x u128) uint64 {
 	return mix64(mix64(x.hi)^x.lo) | 1<<63
 }
-
-func (s *u128Set) slot(x u128) uint64 { return fingerprint(x) & s.mask }
 
 // loadSlots appends the fingerprint of each of xs to dst, and loads their
 // slots before any is looked up, so their cache misses overlap (dst then
