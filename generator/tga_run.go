@@ -112,7 +112,11 @@ type TGARun struct {
 	nodeE    []float64 // expected hits emitted per node (own subtree)
 	nodeH    []float64 // hits per node
 	mult     []float64 // per node
+	subE     []float64 // rerank's scratch: nodeE and nodeH summed over subtrees
+	subH     []float64
 	cur      []int32   // per leaf: next of its TGA groups (index in t.byLeaf)
+	curRate  []float32 // per leaf: that group's rate, -1 when none is left,
+	curGi    []int32   // and its index in t.groups (both kept so a re-ranking reads no group)
 	spawn    [][]liveGroup
 	spawnCur []int32
 	heap     leafHeap
@@ -192,6 +196,8 @@ func (t *TGA) NewRun(cfg TGARunConfig) (*TGARun, error) {
 		nodeH:    make([]float64, nn),
 		mult:     make([]float64, nn),
 		cur:      slices.Clone(t.leafGrp[:nn]),
+		curRate:  make([]float32, nn),
+		curGi:    make([]int32, nn),
 		spawn:    make([][]liveGroup, nn),
 		spawnCur: make([]int32, nn),
 		dead:     make([]bool, nn),
@@ -205,6 +211,9 @@ func (t *TGA) NewRun(cfg TGARunConfig) (*TGARun, error) {
 	}
 	for i := range r.mult {
 		r.mult[i] = 1
+	}
+	for l := range int32(nn) {
+		r.setCurRate(l)
 	}
 	r.rerank()
 	return r, nil
@@ -520,6 +529,7 @@ func (r *TGARun) pop() bool {
 		case hasT:
 			r.g = r.t.liveGroup(r.t.byLeaf[tc])
 			r.cur[l]++
+			r.setCurRate(l)
 		default:
 			r.heap.pop()
 			continue
@@ -536,6 +546,16 @@ func (r *TGARun) pop() bool {
 	return false
 }
 
+// setCurRate records the index and rate of leaf l's next TGA group
+// (r.cur[l]).
+func (r *TGARun) setCurRate(l int32) {
+	r.curRate[l], r.curGi[l] = -1, -1
+	if c := r.cur[l]; c < r.t.leafGrp[l+1] {
+		r.curGi[l] = r.t.byLeaf[c]
+		r.curRate[l] = groupRate(r.t.groups[r.curGi[l]].key)
+	}
+}
+
 // head returns leaf l's best remaining group rate times its multiplier,
 // and that group's index in t.groups (-1 for a spawned group).
 func (r *TGARun) head(l int32) (float64, int32, bool) {
@@ -543,10 +563,8 @@ func (r *TGARun) head(l int32) (float64, int32, bool) {
 	if c := r.spawnCur[l]; int(c) < len(r.spawn[l]) {
 		best = float64(r.spawn[l][c].rate)
 	}
-	if c := r.cur[l]; c < r.t.leafGrp[l+1] {
-		if g := r.t.byLeaf[c]; float64(groupRate(r.t.groups[g].key)) > best {
-			best, gi = float64(groupRate(r.t.groups[g].key)), g
-		}
+	if float64(r.curRate[l]) > best {
+		best, gi = float64(r.curRate[l]), r.curGi[l]
 	}
 	if best < 0 {
 		return 0, 0, false
@@ -621,7 +639,8 @@ func (r *TGARun) rerank() {
 		slices.SortStableFunc(s, func(a, b liveGroup) int { return cmpRateDesc(a.rate, b.rate) })
 	}
 	// Subtree sums, children before parents (nodes are in preorder).
-	e, h := slices.Clone(r.nodeE), slices.Clone(r.nodeH)
+	r.subE, r.subH = append(r.subE[:0], r.nodeE...), append(r.subH[:0], r.nodeH...)
+	e, h := r.subE, r.subH
 	for k := nn - 1; k > 0; k-- {
 		p := t.parent[k]
 		e[p] += e[k]
