@@ -1152,7 +1152,7 @@ func (t *TGA) Regions() []Region { return slices.Clone(t.regions) }
 // the same seeds, configuration and budget (and a longer budget extends a
 // shorter one). Candidates are told apart by a 63-bit fingerprint (see
 // u128Set): a candidate whose fingerprint an earlier one or a seed has
-// is skipped, which happens with probability below 1e-7 in a 1 M budget,
+// is skipped, which happens with probability below 2e-7 in a 1 M budget,
 // and never yields a duplicate. Generate allocates the result and a hash
 // set of 1.5 to 3 slots per budget and seed (8 bytes a slot, backed by
 // transparent huge pages where the kernel allows); it is safe for
