@@ -118,12 +118,15 @@ type Region struct {
 // nybble class, seed count class and distance bucket; a walk's field,
 // neighbour class and bucket; a low byte's bucket; a leaf's wildcards
 // and seed count class (2, 3-4, 5-8, 9+); each of them split
-// by the density class of the seeds in the anchor's /64). The factors
+// by the density class of the seeds in the anchor's /64, and that by the
+// spread of the anchor's /48: how many of its /64s hold seeds, 1-7,
+// 8-63, 64-511 or 512+). The factors
 // come from cross-validation: the TGA is built on 4/5 of the seeds (a
 // fixed hash of each address picks), every group's candidates are
 // checked against the other fifth, and a family's factor is its hits
 // over its summed rates, shrunk towards the factor of its family over
-// all densities, which is shrunk towards the factor of all families.
+// all /48 spreads, that towards the factor over all densities, which is
+// shrunk towards the factor of all families.
 // A leaf is checked only on its addresses off every seed's line, the
 // part lines do not emit first. Two marginal rounds follow: the 4/5 TGA
 // is rebuilt with the factors so far and emits its candidates in order,
@@ -728,8 +731,8 @@ func odds(r float32) float32 { return r / (1 + r) }
 // Group families, the unit of calibration: a line's nybble class (nVar),
 // jClass and distance bucket; a walk's field, walkClass and bucket; a low
 // byte's walkBucket; a leaf's wildcards and seed class (these nFamBase
-// base families), each split by the
-// anchor's densClass: family f + nFamBase·class.
+// base families), each split by the anchor's densClass and d48Class:
+// family f + nFamBase·(densClass + nDens·d48Class).
 const (
 	nFamLine = nVar * nJ * nBucket
 	nFamWalk = 2 * nWC * nWB
@@ -739,15 +742,18 @@ const (
 	leafW    = 4 // the most wildcard nybbles of an expanded leaf
 	nLeafS   = 4 // classes of an expanded leaf's seeds: 2, 3-4, 5-8, 9+
 	nDens    = 8 // classes of the seeds in a group anchor's /64: 1, 2-3, 4-7, ..., 128+
-	nFam     = nFamBase * nDens
+	nD48     = 4 // classes of the /64s with seeds in the anchor's /48: 1-7, 8-63, 64-511, 512+
+	nFam     = nFamBase * nDens * nD48
 )
 
 // densClass maps the number of seeds in a /64 (scaled) to its class.
 func densClass(n float64) int { return min(max(int(math.Log2(max(n, 1))), 0), nDens-1) }
 
 // densClasses returns the density class of each seed (sorted): of its
-// /64's seed count times scale. calibrate's TGA, built on 4/5 of the
-// seeds, scales by 5/4 so its classes match the full TGA's.
+// /64's seed count times scale, plus nDens times the d48Class of the
+// number of its /48's /64s with seeds, times scale. calibrate's TGA,
+// built on 4/5 of the seeds, scales by 5/4 so its classes match the full
+// TGA's.
 func densClasses(seeds []u128, scale float64) []uint8 {
 	d := make([]uint8, len(seeds))
 	for i := 0; i < len(seeds); {
@@ -761,8 +767,27 @@ func densClasses(seeds []u128, scale float64) []uint8 {
 		}
 		i = j
 	}
+	for i := 0; i < len(seeds); {
+		j, n64 := i, 0
+		for j < len(seeds) && seeds[j].hi>>16 == seeds[i].hi>>16 {
+			if j == i || seeds[j].hi != seeds[j-1].hi {
+				n64++
+			}
+			j++
+		}
+		c := uint8(d48Class(float64(n64) * scale))
+		for k := i; k < j; k++ {
+			d[k] += nDens * c
+		}
+		i = j
+	}
 	return d
 }
+
+// d48Class maps the number of a /48's /64s that hold seeds (scaled) to
+// its class: 1-7, 8-63, 64-511, 512+ (the spread of the /48, where densClass is
+// the density of one /64).
+func d48Class(n float64) int { return min(max(int(math.Log2(max(n, 1)))/3, 0), nD48-1) }
 
 func famLine(v, j, b int) uint16 { return uint16((v*nJ+j)*nBucket + b) }
 func famWalk(f, c, b int) uint16 { return uint16(nFamLine + (f*nWC+c)*nWB + b) }
@@ -789,9 +814,9 @@ const (
 // cross-validation: the TGA is built on the seeds a fixed hash puts in
 // 4 of 5 parts, every candidate of every group is checked against the
 // fifth part, and a family's factor is its hits over its rates' sum,
-// shrunk towards its base family's factor (over all density classes),
-// which is shrunk towards the factor of all families (each a prior of
-// calibPrior hits).
+// shrunk towards its factor over all /48 classes, that towards its base
+// family's factor (over all density classes), which is shrunk towards
+// the factor of all families (each a prior of calibPrior hits).
 // So the leave-one-out rates of the different kinds of group, whose
 // biases differ, are put on one scale: the yield on seeds the TGA did
 // not see. Then calibRounds marginal rounds rebuild the 4/5 TGA with the
@@ -824,14 +849,22 @@ func calibrate(seeds []u128, block []ipRange, leaf, statMin int) *[nFam]float32 
 	all := th / tp
 	for f := range nFamBase {
 		var bh, bp float64
-		for d := range nDens {
+		for d := range nDens * nD48 {
 			bh += hit[f+nFamBase*d]
 			bp += pred[f+nFamBase*d]
 		}
 		base := (bh + calibPrior) / (bp + calibPrior/all)
 		for d := range nDens {
-			k := f + nFamBase*d
-			mult[k] = float32((hit[k] + calibPrior) / (pred[k] + calibPrior/base))
+			var mh, mp float64
+			for e := range nD48 {
+				mh += hit[f+nFamBase*(d+nDens*e)]
+				mp += pred[f+nFamBase*(d+nDens*e)]
+			}
+			mid := (mh + calibPrior) / (mp + calibPrior/base)
+			for e := range nD48 {
+				k := f + nFamBase*(d+nDens*e)
+				mult[k] = float32((hit[k] + calibPrior) / (pred[k] + calibPrior/mid))
+			}
 		}
 	}
 	// Marginal rounds: each group family's factor is re-learnt from
@@ -1475,14 +1508,22 @@ func (s *u128Set) insertFrom(f uint64) (uint64, bool) {
 	return i, !ok
 }
 
-// densOf returns the density class of x's /64 among the seeds.
+// densOf returns the density class of x among the seeds, as densClasses
+// gives it to a seed: of x's /64 plus nDens times that of its /48.
 func (t *TGA) densOf(x u128) int {
 	lo, _ := slices.BinarySearchFunc(t.seeds, x.hi, func(s u128, h uint64) int { return cmp.Compare(s.hi, h) })
 	hi := lo
 	for hi < len(t.seeds) && t.seeds[hi].hi == x.hi {
 		hi++
 	}
-	return densClass(float64(hi - lo))
+	lo48, _ := slices.BinarySearchFunc(t.seeds, x.hi&^0xffff, func(s u128, h uint64) int { return cmp.Compare(s.hi, h) })
+	n64 := 0
+	for k := lo48; k < len(t.seeds) && t.seeds[k].hi>>16 == x.hi>>16; k++ {
+		if k == lo48 || t.seeds[k].hi != t.seeds[k-1].hi {
+			n64++
+		}
+	}
+	return densClass(float64(hi-lo)) + nDens*d48Class(float64(n64))
 }
 
 // onLine reports whether x differs from a seed in exactly one of the
