@@ -1358,7 +1358,7 @@ type emitter struct {
 	out    [][16]byte
 	budget int
 	buf    []u128
-	slot   []uint64  // the set fingerprint of each address in buf
+	fps    []uint64  // the set fingerprint of each address in buf
 	gap    openCache // of block
 }
 
@@ -1375,9 +1375,9 @@ func newEmitter(seeds []u128, block []ipRange, budget int) *emitter {
 		buf: make([]u128, 0, emitBatch), gap: newOpenCache()}
 	for len(seeds) > 0 {
 		n := min(len(seeds), emitBatch)
-		e.slot = e.seen.loadSlots(e.slot[:0], seeds[:n])
-		for _, f := range e.slot {
-			e.seen.insertFrom(f)
+		e.fps = e.seen.loadSlots(e.fps[:0], seeds[:n])
+		for _, f := range e.fps {
+			e.seen.insertFP(f)
 		}
 		seeds = seeds[n:]
 	}
@@ -1395,7 +1395,7 @@ func (e *emitter) add(x u128) {
 
 // flush checks the batch in order.
 func (e *emitter) flush() {
-	e.slot = e.seen.loadSlots(e.slot[:0], e.buf)
+	e.fps = e.seen.loadSlots(e.fps[:0], e.buf)
 	for j, x := range e.buf {
 		if e.full() {
 			break
@@ -1403,7 +1403,7 @@ func (e *emitter) flush() {
 		if !e.gap.open(e.block, x) {
 			continue
 		}
-		if _, added := e.seen.insertFrom(e.slot[j]); !added {
+		if _, added := e.seen.insertFP(e.fps[j]); !added {
 			continue
 		}
 		var a [16]byte
@@ -1458,7 +1458,7 @@ func fingerprint(x u128) uint64 {
 
 // loadSlots appends the fingerprint of each of xs to dst, and loads their
 // slots before any is looked up, so their cache misses overlap (dst then
-// serves findFrom and insertFrom).
+// serves findFP and insertFP).
 func (s *u128Set) loadSlots(dst []uint64, xs []u128) []uint64 {
 	var acc uint64
 	for _, x := range xs {
@@ -1476,10 +1476,10 @@ func (s *u128Set) has(x u128) bool {
 }
 
 // find returns the slot of x and whether x is in the set.
-func (s *u128Set) find(x u128) (uint64, bool) { return s.findFrom(fingerprint(x)) }
+func (s *u128Set) find(x u128) (uint64, bool) { return s.findFP(fingerprint(x)) }
 
-// findFrom returns the slot of fingerprint f and whether it is in the set.
-func (s *u128Set) findFrom(f uint64) (uint64, bool) {
+// findFP returns the slot of fingerprint f and whether it is in the set.
+func (s *u128Set) findFP(f uint64) (uint64, bool) {
 	for i := f & s.mask; ; i = (i + 1) & s.mask {
 		switch s.keys[i] {
 		case 0:
@@ -1493,15 +1493,15 @@ func (s *u128Set) findFrom(f uint64) (uint64, bool) {
 // add inserts x and reports whether it was new. The set must not be
 // given more than the n it was made for.
 func (s *u128Set) add(x u128) bool {
-	_, added := s.insertFrom(fingerprint(x))
+	_, added := s.insertFP(fingerprint(x))
 	return added
 }
 
-// insertFrom adds fingerprint f (see loadSlots) and returns its slot and
+// insertFP adds fingerprint f (see loadSlots) and returns its slot and
 // whether it was new. A slot stays f's for the set's life (the set never
 // grows), so callers may keep data per slot.
-func (s *u128Set) insertFrom(f uint64) (uint64, bool) {
-	i, ok := s.findFrom(f)
+func (s *u128Set) insertFP(f uint64) (uint64, bool) {
+	i, ok := s.findFP(f)
 	if !ok {
 		s.keys[i] = f
 	}

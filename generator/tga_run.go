@@ -142,7 +142,7 @@ type TGARun struct {
 	openRun openCache // of block
 	xs      []u128    // the addresses taken
 	meta    []emitted // their regions and rates
-	slots   []uint64  // their set fingerprints
+	fps     []uint64  // their set fingerprints
 
 	free []*Batch
 }
@@ -435,9 +435,9 @@ func (r *TGARun) Next(dst [][16]byte, n int) [][16]byte {
 		// misses overlap.
 		m := min(n-k, r.cfg.Budget-int(r.st.Emitted), r.cfg.Round-r.sinceRR, stepBatch)
 		more := r.take(m)
-		r.slots = r.seen.loadSlots(r.slots[:0], r.xs)
+		r.fps = r.seen.loadSlots(r.fps[:0], r.xs)
 		for j, x := range r.xs {
-			i, added := r.seen.insertFrom(r.slots[j])
+			i, added := r.seen.insertFP(r.fps[j])
 			if !added {
 				continue
 			}
