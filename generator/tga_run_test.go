@@ -3,6 +3,7 @@ package generator
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -102,6 +103,16 @@ func TestTGARunProperty(t *testing.T) {
 					t.Fatalf("round %d: candidate %s in the excluded %s", round, netip.AddrFrom16(c), p)
 				}
 			}
+		}
+		if len(out) == 0 {
+			// Only when every seed's leaf is dead: each seed lies in an
+			// excluded prefix (a leaf's common prefix holds its seeds).
+			for _, s := range seeds {
+				if !slices.ContainsFunc(excl, func(p netip.Prefix) bool { return p.Contains(s) }) {
+					t.Fatalf("round %d: no candidate, yet seed %s is outside every excluded prefix", round, s)
+				}
+			}
+			continue
 		}
 		if run.Hit(out[0]) && live[out[0]] {
 			t.Fatalf("round %d: a repeated hit was taken", round)
