@@ -251,13 +251,21 @@ func BenchmarkPerm(b *testing.B) {
 
 // BenchmarkTGA measures the TGA's candidate generation on one core,
 // offline (Generate) and live (a TGARun's Next without feedback, in
-// batches of DefaultBatchSize), on the 6Graph seed set; one whole budget
-// per iteration. The build is not timed.
+// batches of DefaultBatchSize), on the 6Graph and 6GAN seed sets; one
+// whole budget per iteration. The builds are not timed.
 func BenchmarkTGA(b *testing.B) {
-	tg, err := NewTGA(realSeeds(b, "hitlist-seeds-6graph-5k.txt"), TGAConfig{})
-	if err != nil {
-		b.Fatal(err)
+	for _, set := range []string{"6graph-5k", "6gan-90k"} {
+		b.Run(set, func(b *testing.B) {
+			tg, err := NewTGA(realSeeds(b, "hitlist-seeds-"+set+".txt"), TGAConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchTGA(b, tg)
+		})
 	}
+}
+
+func benchTGA(b *testing.B, tg *TGA) {
 	for _, budget := range []int{10_000, 100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("Generate/budget=%d", budget), func(b *testing.B) {
 			n := 0

@@ -443,9 +443,7 @@ func (r *TGARun) Next(dst [][16]byte, n int) [][16]byte {
 			}
 			r.region[i] = r.meta[j].leaf
 			r.log = append(r.log, r.meta[j])
-			var a [16]byte
-			putU128(&a, x)
-			dst = append(dst, a)
+			dst = appendU128(dst, x)
 			r.st.Emitted++
 			r.sinceRR++
 			k++

@@ -693,6 +693,77 @@ func TestU128Set(t *testing.T) {
 	}
 }
 
+// TestFirstSeen streams fingerprints with repeats, within a batch and
+// across batches, some of them held from the start, in batches of 1 to
+// 40,000, through a firstSeen of one bucket and of several, and checks
+// each answer against a map.
+func TestFirstSeen(t *testing.T) {
+	r := testutil.Rand(t)
+	for _, n := range []int{1000, 100_000} {
+		pool := make([]uint64, n/2)
+		for i := range pool {
+			pool[i] = r.Uint64() | 1<<63
+		}
+		pre := slices.Clone(pool[:n/20])
+		slices.Sort(pre)
+		d := newFirstSeen(pre, n)
+		if n > firstBucket && d.lg == 0 {
+			t.Fatalf("n=%d: one bucket", n)
+		}
+		seen := map[uint64]bool{}
+		for _, f := range pre {
+			seen[f] = true
+		}
+		var fresh []bool
+		for _, size := range []int{1, 7, 1000, n / 4, 3, n / 2} {
+			fps := make([]uint64, size)
+			for i := range fps {
+				fps[i] = pool[r.IntN(len(pool))]
+			}
+			fresh = d.mark(fps, fresh)
+			if len(fresh) != size {
+				t.Fatalf("n=%d: %d answers for %d", n, len(fresh), size)
+			}
+			for i, f := range fps {
+				if fresh[i] == seen[f] {
+					t.Fatalf("n=%d, batch of %d: fingerprint %d (%x) fresh=%v, seen before=%v", n, size, i, f, fresh[i], seen[f])
+				}
+				seen[f] = true
+			}
+		}
+		if len(d.seen) != len(seen) {
+			t.Fatalf("n=%d: holds %d, want %d", n, len(d.seen), len(seen))
+		}
+	}
+}
+
+// TestGenerateMatchesOneSet checks Generate, which draws in batches,
+// against one hash set that takes the groups' addresses one by one: the
+// same candidates in the same order, at budgets of one and of several
+// batches.
+func TestGenerateMatchesOneSet(t *testing.T) {
+	tg, err := NewTGA(realSeeds(t, "hitlist-seeds-6graph-5k.txt"), TGAConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, budget := range []int{0, 1, 1000, 200_000} {
+		e := newEmitter(tg.seeds, tg.block, budget)
+		for gi := 0; gi < len(tg.groups) && !e.full(); gi++ {
+			g := tg.liveGroup(int32(gi))
+			for k := range g.slots() {
+				if x, ok := g.at(k); ok {
+					e.add(x)
+				}
+			}
+		}
+		want, wantErr := e.result()
+		got, err := tg.Generate(budget)
+		if (err == nil) != (wantErr == nil) || !slices.Equal(got, want) {
+			t.Fatalf("budget %d: %d candidates (%v), one set gives %d (%v)", budget, len(got), err, len(want), wantErr)
+		}
+	}
+}
+
 // TestSortGroups checks the radix sort against the comparison sort, on
 // group sets past its threshold with keys and anchors that agree in some
 // digits and not others.
