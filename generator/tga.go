@@ -1191,19 +1191,32 @@ func (t *TGA) Regions() []Region { return slices.Clone(t.regions) }
 // is skipped, which happens with probability below 2e-7 in a 1 M budget,
 // and never yields a duplicate.
 //
-// The groups' addresses are drawn in batches, each checked as a whole
-// for repeats (see firstSeen): the first batch is the budget, and each
-// further one what is left of it times the addresses drawn per candidate
-// so far, plus 10 %; two batches were enough at every budget of the
-// evaluation in bench/RESULTS.md. Besides the result (16 bytes a
-// candidate) Generate allocates 37 bytes an address of its largest batch
-// and 16 bytes a seed or distinct address drawn: about 70 MB at a 1 M
-// budget. It is safe for concurrent use.
+// When the budget and the seeds come to at most oneSetMax, the groups'
+// addresses are checked one by one against one hash set (of 2 MiB at
+// most, which stays in the L2 cache). Past it they are drawn in batches,
+// each checked as a whole for repeats (see firstSeen): the first batch
+// is the budget, and each further one what is left of it times the
+// addresses drawn per candidate so far, plus 10 %; two batches were
+// enough at every budget of the evaluation in bench/RESULTS.md. Besides
+// the result (16 bytes a candidate) Generate then allocates 37 bytes an
+// address of its largest batch and 16 bytes a seed or distinct address
+// drawn: about 70 MB at a 1 M budget. It is safe for concurrent use.
 func (t *TGA) Generate(budget int) ([][16]byte, error) {
 	budget = max(budget, 0)
+	gs := groupStream{t: t}
+	if budget+len(t.seeds) <= oneSetMax {
+		e := newEmitter(t.seeds, t.block, budget)
+		for !e.full() {
+			n := len(e.buf)
+			if e.buf = gs.fill(e.buf, emitBatch-n); len(e.buf) == n {
+				break
+			}
+			e.flush()
+		}
+		return e.result()
+	}
 	out := make([][16]byte, 0, budget)
 	fs := newFirstSeen(t.seedFPs, budget+len(t.seeds))
-	gs := groupStream{t: t}
 	gap := newOpenCache()
 	var (
 		raw   []u128
@@ -1432,6 +1445,9 @@ const (
 	emitBatch  = 256 // addresses an emitter checks at a time
 	groupBatch = 32  // groups Generate loads at a time
 	lineMax    = 15  // the most addresses a line holds: its nybble's other values
+	// oneSetMax is the most seeds and budget together that Generate
+	// checks in one hash set (see Generate).
+	oneSetMax = 1 << 17
 )
 
 // newEmitter returns an emitter that never takes an address in seeds or

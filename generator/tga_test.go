@@ -167,6 +167,16 @@ func TestTGAExhausted(t *testing.T) {
 	if c, err := empty.Generate(10); !errors.Is(err, ErrExhausted) || len(c) != 0 {
 		t.Fatalf("no seeds: Generate(10) = %d, %v; want ErrExhausted", len(c), err)
 	}
+	// One seed has a few thousand candidates: a budget past oneSetMax
+	// (checked in batches) gets them all, the same as one in one set.
+	all, err := tg.Generate(oneSetMax)
+	if !errors.Is(err, ErrExhausted) || len(all) == 0 {
+		t.Fatalf("one seed: Generate(%d) = %d, %v; want ErrExhausted", oneSetMax, len(all), err)
+	}
+	some, err := tg.Generate(len(all) - 1)
+	if err != nil || !slices.Equal(some, all[:len(all)-1]) {
+		t.Fatalf("one seed: Generate(%d) in one set = %d, %v; not the batches' first ones", len(all)-1, len(some), err)
+	}
 }
 
 func TestLowByteAndSubnetWalkOnTinyInputs(t *testing.T) {
@@ -737,10 +747,10 @@ func TestFirstSeen(t *testing.T) {
 	}
 }
 
-// TestGenerateMatchesOneSet checks Generate, which draws in batches,
-// against one hash set that takes the groups' addresses one by one: the
-// same candidates in the same order, at budgets of one and of several
-// batches.
+// TestGenerateMatchesOneSet checks Generate against one hash set that
+// takes the groups' addresses one by one (at), in the group order: the
+// same candidates in the same order, at budgets Generate checks in one
+// set and in batches.
 func TestGenerateMatchesOneSet(t *testing.T) {
 	tg, err := NewTGA(realSeeds(t, "hitlist-seeds-6graph-5k.txt"), TGAConfig{})
 	if err != nil {
