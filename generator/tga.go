@@ -1197,7 +1197,8 @@ func (t *TGA) Regions() []Region { return slices.Clone(t.regions) }
 // each checked as a whole for repeats (see firstSeen): the first batch
 // is the budget, and each further one what is left of it times the
 // addresses drawn per candidate so far, plus 10 %; two batches were
-// enough at every budget of the evaluation in bench/RESULTS.md. Besides
+// enough at every budget of the evaluation in bench/RESULTS.md that
+// takes this path (100 K to 1 M on 6GAN, 300 K and 1 M on 6Graph). Besides
 // the result (16 bytes a candidate) Generate then allocates 37 bytes an
 // address of its largest batch and 16 bytes a seed or distinct address
 // drawn: about 70 MB at a 1 M budget. It is safe for concurrent use.
@@ -1244,10 +1245,16 @@ func (t *TGA) Generate(budget int) ([][16]byte, error) {
 			}
 		}
 	}
-	if len(out) < budget {
-		return out, fmt.Errorf("%d of %d candidates: %w", len(out), budget, ErrExhausted)
+	return out, exhausted(len(out), budget)
+}
+
+// exhausted returns nil when got reaches budget, else an error wrapping
+// ErrExhausted that says how many candidates there were.
+func exhausted(got, budget int) error {
+	if got < budget {
+		return fmt.Errorf("%d of %d candidates: %w", got, budget, ErrExhausted)
 	}
-	return out, nil
+	return nil
 }
 
 // groupStream draws the addresses of a TGA's groups in their order, each
@@ -1496,10 +1503,7 @@ func (e *emitter) flush() {
 
 func (e *emitter) result() ([][16]byte, error) {
 	e.flush()
-	if len(e.out) < e.budget {
-		return e.out, fmt.Errorf("%d of %d candidates: %w", len(e.out), e.budget, ErrExhausted)
-	}
-	return e.out, nil
+	return e.out, exhausted(len(e.out), e.budget)
 }
 
 func putU128(a *[16]byte, x u128) {
