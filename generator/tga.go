@@ -78,10 +78,14 @@ type Region struct {
 //   - IID walk (b): the IIDs d away from the seed's in its /64, |d| in
 //     bucket b (sequential host numbering);
 //   - low byte (v): ::v in a /64 that holds seeds, 1 <= v <= 64;
-//   - leaf (w, s): every address of the pattern of a leaf of s >= 2
+//   - leaf (w, s, part): every address of the pattern of a leaf of s >= 2
 //     seeds with w <= 4 wildcard nybbles (6Tree's and DET's region
 //     expansion, here for the small leaves only): the combinations of
-//     two or more nybbles that no line reaches.
+//     two or more nybbles that no line reaches. A leaf has up to three
+//     groups, its parts: its core (every wildcard nybble holds a value some of
+//     its seeds hold there), the rest of its hull (every one lies between
+//     the least and the greatest of those values) and the rest of its
+//     pattern (see leafCore).
 //
 // A walk owns only the addresses nearer its seed than the seed's nearest
 // neighbours in the field (the midpoint goes to the lower seed): the
@@ -99,7 +103,8 @@ type Region struct {
 // (the seeds within 256 of it in the walk's field) is hidden in turn,
 // leaving c-1 and one hit in the hidden seed's bucket; walk rates are per
 // bucket and class of the neighbour count (0, 1, 2, 3-4, 5-8, 9-16, 17+).
-// A leaf's rate is its seeds over its pattern's addresses. The rate of
+// A leaf part's rate is the leaf's seeds over the addresses of its core,
+// of its hull, or out of its hull. The rate of
 // low byte v is the fraction of /64s with another seed where
 // ::v is one. The counts are kept
 // per tree node of at least StatSeeds seeds and shrunk towards the
@@ -116,8 +121,8 @@ type Region struct {
 // unseen hosts grow with the seen), and every group's rate is then
 // multiplied by its family's calibration factor (families: a line's
 // nybble class, seed count class and distance bucket; a walk's field,
-// neighbour class and bucket; a low byte's bucket; a leaf's wildcards
-// and seed count class (2, 3-4, 5-8, 9+); each of them split
+// neighbour class and bucket; a low byte's bucket; a leaf's wildcards,
+// seed count class (2, 3-4, 5-8, 9+) and part; each of them split
 // by the density class of the seeds in the anchor's /64, and that by the
 // spread of the anchor's /48: how many of its /64s hold seeds, 1-7,
 // 8-63, 64-511 or 512+). The factors
@@ -156,6 +161,7 @@ type TGA struct {
 	byLeaf   []int32           // group indices grouped by their anchor's leaf, each leaf's by rate
 	mult     *[nFam]float32    // calibration factor per group family
 	dens     []uint8           // per seed: densClass of its /64
+	wildVals []leafVals        // per seed that anchors a leaf's groups: their values (nil without leaf groups)
 	leafGrp  []int32           // per node: start of its groups in byLeaf (len(parent)+1 entries)
 }
 
@@ -247,14 +253,73 @@ func bucketVals(bk *[16]uint8, b int) uint16 {
 	return vals
 }
 
+// The parts of a leaf: a leaf group is one of them. For each wildcard
+// nybble the leaf's seeds hold some of the 16 values (leafVals), and
+// their least to their greatest is its hull. An address of the leaf is in
+// its core when every wildcard holds a value some seed holds there, in
+// its hull (and not its core) when every wildcard lies in the hull, and
+// out of it otherwise. Entropy/IP (Foremski et al. IMC 2016) and 6Gen
+// (Murdock et al. IMC 2017) generate from the values seen in seeds; here
+// the three parts are ranked apart. On the 6GAN split of bench/RESULTS.md,
+// when a leaf was one group, its candidates ranked between the first and
+// the second million hit at 6.6e-4 in the core, 3.3e-4 in the rest of
+// the hull and 1.8e-4 out of it.
+const (
+	leafCore = iota
+	leafHull
+	leafOut
+)
+
+// leafVals holds, for the q-th wildcard nybble of a leaf from the right,
+// the values its seeds hold there, one bit each, at bits 16q to 16q+15.
+type leafVals uint64
+
+// newLeafVals returns the leafVals of the seeds at indices idx of seeds,
+// whose wildcard nybbles are the bits of wild (bit 31-p for nybble p).
+func newLeafVals(seeds []u128, idx []int32, wild uint32) leafVals {
+	var v leafVals
+	q := 0
+	for w := wild; w != 0; w &= w - 1 {
+		p := 31 - bits.TrailingZeros32(w)
+		for _, i := range idx {
+			v |= 1 << (16*q + nyb(seeds[i], p))
+		}
+		q++
+	}
+	return v
+}
+
+// at returns the values of the q-th wildcard, one bit each.
+func (v leafVals) at(q int) uint16 { return uint16(v >> (16 * q)) }
+
+// span returns the least value of the q-th wildcard and the width of its
+// hull.
+func (v leafVals) span(q int) (lo, n int) {
+	m := v.at(q)
+	lo = bits.TrailingZeros16(m)
+	return lo, 16 - bits.LeadingZeros16(m) - lo
+}
+
+// sizes returns the addresses of the core and of the hull (the core
+// among them) of a leaf of w wildcards.
+func (v leafVals) sizes(w int) (core, hull int) {
+	core, hull = 1, 1
+	for q := range w {
+		_, n := v.span(q)
+		core *= bits.OnesCount16(v.at(q))
+		hull *= n
+	}
+	return core, hull
+}
+
 // tgaGroup is a group of candidates with one expected rate. Groups sort
 // by key, then anchor.
 type tgaGroup struct {
 	// key is, from the top bit: the rate's float32 bits complemented (so
 	// the highest rate sorts first; 32 bits), the kind (3), the line
-	// position or walk bucket (5), walk d, low-byte v or the leaf's
-	// wildcards' high half, plus 1<<15 (16), and the line's distance
-	// bucket (8).
+	// position, walk bucket or leaf part (5), walk d, low-byte v or the
+	// leaf's wildcards' high half, plus 1<<15 (16), and the line's
+	// distance bucket (8).
 	key    uint64
 	anchor int32  // index in TGA.seeds
 	vals   uint16 // line: the values emitted, one bit each; walk: its end above; leaf: the wildcards' low half
@@ -428,6 +493,7 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 		anchor int32 // the leaf's seed of lowest index in t.seeds
 		wild   uint32
 		seeds  int
+		vals   leafVals
 	}
 	var leafGroups []leafGroup
 	var build func(lo, hi int, parent int32, fixed uint32)
@@ -495,7 +561,7 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 			t.leafPfx[me] = commonRange(x, y)
 			t.regions = append(t.regions, r)
 			if w := r.Pattern.Wildcards(); hi-lo >= 2 && w <= leafW {
-				leafGroups = append(leafGroups, leafGroup{slices.Min(order[lo:hi]), r.Pattern.wild, hi - lo})
+				leafGroups = append(leafGroups, leafGroup{slices.Min(order[lo:hi]), r.Pattern.wild, hi - lo, newLeafVals(t.seeds, order[lo:hi], r.Pattern.wild)})
 			}
 			return
 		}
@@ -646,12 +712,27 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 			}
 		}
 	}
+	if len(leafGroups) > 0 {
+		t.wildVals = make([]leafVals, n)
+	}
 	for _, lg := range leafGroups {
 		w := bits.OnesCount32(lg.wild)
-		f := famLeaf(w, lg.seeds) + nFamBase*uint16(t.dens[lg.anchor])
-		r := float32(lg.seeds) / float32(uint64(1)<<(4*w)) * mult[f]
-		// The wildcard mask: its high half in the key's d, its low half in vals.
-		t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r), kindLeaf, 0, int(lg.wild>>16)-1<<15, 0), anchor: lg.anchor, vals: uint16(lg.wild), fam: f})
+		t.wildVals[lg.anchor] = lg.vals
+		// A part's rate: the leaf's seeds over the addresses of its core,
+		// of its hull, or out of its hull. A part with no address that is
+		// not a seed has no group.
+		core, hull := lg.vals.sizes(w)
+		all := 1 << (4 * w)
+		for part, size := range [3]int{core, hull, all - hull} {
+			if fresh := [3]int{core - lg.seeds, hull - core, all - hull}[part]; fresh == 0 {
+				continue
+			}
+			f := famLeaf(w, lg.seeds, part) + nFamBase*uint16(t.dens[lg.anchor])
+			r := float32(lg.seeds) / float32(size) * mult[f]
+			// The wildcard mask: its high half in the key's d, its low
+			// half in vals; the part in pos.
+			t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r), kindLeaf, part, int(lg.wild>>16)-1<<15, 0), anchor: lg.anchor, vals: uint16(lg.wild), fam: f})
+		}
 	}
 	sortGroups(t.groups)
 
@@ -741,9 +822,10 @@ const (
 	nFamWalk = 2 * nWC * nWB
 	nFamLow  = 7 // walkBucket of v, 1 <= v <= lowMax
 	nFamBase = nFamLine + nFamWalk + nFamLow + nFamLeaf
-	nFamLeaf = leafW * nLeafS
+	nFamLeaf = leafW * nLeafS * nLeafP
 	leafW    = 4 // the most wildcard nybbles of an expanded leaf
 	nLeafS   = 4 // classes of an expanded leaf's seeds: 2, 3-4, 5-8, 9+
+	nLeafP   = 3 // the parts of a leaf: leafCore, leafHull, leafOut
 	nDens    = 8 // classes of the seeds in a group anchor's /64: 1, 2-3, 4-7, ..., 128+
 	nD48     = 4 // classes of the /64s with seeds in the anchor's /48: 1-7, 8-63, 64-511, 512+
 	nFam     = nFamBase * nDens * nD48
@@ -796,9 +878,10 @@ func famLine(v, j, b int) uint16 { return uint16((v*nJ+j)*nBucket + b) }
 func famWalk(f, c, b int) uint16 { return uint16(nFamLine + (f*nWC+c)*nWB + b) }
 func famLow(v int) uint16        { return uint16(nFamLine + nFamWalk + walkBucket(uint64(v))) }
 
-// famLeaf returns the family of a leaf of s >= 2 seeds and w wildcards.
-func famLeaf(w, s int) uint16 {
-	return uint16(nFamLine + nFamWalk + nFamLow + (w-1)*nLeafS + min(bits.Len(uint(s-1))-1, nLeafS-1))
+// famLeaf returns the family of part (leafCore, leafHull, leafOut) of a
+// leaf of s >= 2 seeds and w wildcards.
+func famLeaf(w, s, part int) uint16 {
+	return uint16(nFamLine + nFamWalk + nFamLow + ((w-1)*nLeafS+min(bits.Len(uint(s-1))-1, nLeafS-1))*nLeafP + part)
 }
 
 const (

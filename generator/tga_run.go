@@ -164,10 +164,11 @@ type liveGroup struct {
 	base u128
 	rate float32
 	kind uint8
-	pos  uint8
-	vals uint16 // line: the values; walk: the distance it stops at above (0: none, see walkEnds)
-	d    int16  // low byte: v; walk: the distance it stops at below (0: none)
-	wild uint32 // node: the wildcard nybbles, bit 31-p for nybble p
+	pos  uint8    // line: the nybble; walk: the distance bucket; leaf: the part (leafCore, leafHull, leafOut)
+	vals uint16   // line: the values; walk: the distance it stops at above (0: none, see walkEnds)
+	d    int16    // low byte: v; walk: the distance it stops at below (0: none)
+	wild uint32   // leaf: the wildcard nybbles, bit 31-p for nybble p
+	seen leafVals // leaf: the values its seeds hold at its wildcards
 }
 
 // NewRun starts a budgeted run of t with feedback. Errors: a Budget that
@@ -279,10 +280,11 @@ func addrOf(x u128) netip.Addr {
 	return netip.AddrFrom16(a)
 }
 
-// First returns the first address of the best group, for a route lookup
-// before Generate; it emits nothing, and Next may skip the address (a seed,
-// blocked or excluded) and start with the one after. It returns false when
-// the run has no group.
+// First returns the first address of the best group that is not a seed
+// (its first address when all are seeds), for a route lookup before
+// Generate; it emits nothing, and Next may skip the address (a seed,
+// blocked or excluded) and start with the one after. It returns false
+// when the run has no group.
 func (r *TGARun) First() (netip.Addr, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -296,12 +298,18 @@ func (r *TGARun) First() (netip.Addr, bool) {
 	} else {
 		g = r.t.liveGroup(r.t.byLeaf[r.cur[l]])
 	}
-	for k := 0; k < 32; k++ {
+	var first netip.Addr
+	for k := range g.slots() {
 		if x, ok := g.at(k); ok {
-			return addrOf(x), true
+			if !r.t.seedSet.has(x) {
+				return addrOf(x), true
+			}
+			if !first.IsValid() {
+				first = addrOf(x)
+			}
 		}
 	}
-	return netip.Addr{}, false
+	return first, first.IsValid()
 }
 
 // at returns the address in slot k of the group's emission order and
@@ -309,9 +317,14 @@ func (r *TGARun) First() (netip.Addr, bool) {
 // base's first, above before below (slot 2(d-1) is value +d, 2(d-1)+1 is
 // -d; 30 slots); a walk's are its distances nearest first, above before
 // below (slot 2k is lo+k above, 2k+1 lo+k below, for its bucket's lo),
-// none at or past its ends; a low byte has slot 0 only; a leaf's slot k
-// sets its wildcard nybbles to the digits of k, base 16, the rightmost
-// wildcard the least significant (16^w slots).
+// none at or past its ends; a low byte has slot 0 only. A leaf part's
+// slot k sets its w wildcard nybbles by the digits of k, the rightmost
+// wildcard the least significant (see leafCore): in its core, digit q
+// picks one of the values the seeds hold at wildcard q (ascending; as
+// many slots as the core has addresses, the seeds among them); in its
+// hull, digit q counts up from the least of them (as many slots as the
+// hull has addresses; those in the core hold none); out of its hull, k
+// is read base 16 (16^w slots; those in the hull hold none).
 func (g *liveGroup) at(k int) (u128, bool) {
 	var one [1]u128
 	if k < 0 {
@@ -386,18 +399,65 @@ func (g *liveGroup) slotRange(dst []u128, k, end, n int) ([]u128, int) {
 		return dst, end
 	case kindLeaf:
 		var ps [leafW]int
+		var lo, wd [leafW]int // per wildcard: the hull's least value and width
 		nw := 0
 		for w := g.wild; w != 0; w &= w - 1 {
 			ps[nw] = 31 - bits.TrailingZeros32(w)
+			lo[nw], wd[nw] = g.seen.span(nw)
 			nw++
 		}
-		end = min(end, 1<<(4*nw))
-		for stop := len(dst) + n; k < end && len(dst) < stop; k++ {
-			y := g.base
+		stop := len(dst) + n
+		switch g.pos {
+		case leafCore:
+			// Slot k: the digits of k in the mixed radix of the counts of
+			// values, each digit picking one of them.
+			var vs [leafW][16]int
+			var c [leafW]int
+			all := 1
 			for q := range nw {
-				y = setNyb(y, ps[q], k>>(4*q)&15)
+				for m := g.seen.at(q); m != 0; m &= m - 1 {
+					vs[q][c[q]] = bits.TrailingZeros16(m)
+					c[q]++
+				}
+				all *= c[q]
 			}
-			dst = append(dst, y)
+			for end = min(end, all); k < end && len(dst) < stop; k++ {
+				y, r := g.base, k
+				for q := range nw {
+					y, r = setNyb(y, ps[q], vs[q][r%c[q]]), r/c[q]
+				}
+				dst = append(dst, y)
+			}
+		case leafHull:
+			// Slot k: the digits of k in the mixed radix of the widths,
+			// added to the least values; none in the core.
+			all := 1
+			for q := range nw {
+				all *= wd[q]
+			}
+			for end = min(end, all); k < end && len(dst) < stop; k++ {
+				y, r, core := g.base, k, true
+				for q := range nw {
+					v := lo[q] + r%wd[q]
+					y, r = setNyb(y, ps[q], v), r/wd[q]
+					core = core && g.seen.at(q)>>v&1 != 0
+				}
+				if !core {
+					dst = append(dst, y)
+				}
+			}
+		default:
+			// Slot k: the digits of k, base 16; none in the hull.
+			for end = min(end, 1<<(4*nw)); k < end && len(dst) < stop; k++ {
+				y, out := g.base, false
+				for q := range nw {
+					v := k >> (4 * q) & 15
+					y, out = setNyb(y, ps[q], v), out || v < lo[q] || v >= lo[q]+wd[q]
+				}
+				if out {
+					dst = append(dst, y)
+				}
+			}
 		}
 		return dst, k
 	}
@@ -414,7 +474,9 @@ func (g *liveGroup) slots() int {
 		reach := walkReach(g.vals, uint16(g.d))
 		return int(2 * min(width, reach-min(lo, reach)))
 	case kindLeaf:
-		return 1 << (4 * bits.OnesCount32(g.wild))
+		w := bits.OnesCount32(g.wild)
+		core, hull := g.seen.sizes(w)
+		return [nLeafP]int{core, hull, 1 << (4 * w)}[min(g.pos, leafOut)]
 	}
 	return 1
 }
@@ -576,6 +638,7 @@ func (t *TGA) liveGroup(gi int32) liveGroup {
 	lg := liveGroup{base: t.seeds[g.anchor], rate: groupRate(g.key), kind: g.kind(), pos: uint8(g.pos()), vals: g.vals, d: int16(g.d())}
 	if lg.kind == kindLeaf {
 		lg.wild = uint32(g.vals) | uint32(g.d()+1<<15)<<16
+		lg.seen = t.wildVals[g.anchor]
 	}
 	return lg
 }

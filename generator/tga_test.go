@@ -475,7 +475,8 @@ func TestCalibrate(t *testing.T) {
 }
 
 // TestLeafGroup: a leaf of seeds that vary in two nybbles is expanded
-// into all 256 addresses of its pattern, each once.
+// into all 256 addresses of its pattern, each once, in three groups: its
+// core, the rest of its hull and the rest of the pattern.
 func TestLeafGroup(t *testing.T) {
 	var seeds []netip.Addr
 	for _, s := range []string{"2001:db8:1:12::1", "2001:db8:1:34::1", "2001:db8:1:56::1"} {
@@ -485,39 +486,58 @@ func TestLeafGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var leaves []liveGroup
+	var parts [nLeafP]*liveGroup
 	for gi := range tg.groups {
 		if g := tg.liveGroup(int32(gi)); g.kind == kindLeaf {
-			leaves = append(leaves, g)
+			if parts[g.pos] != nil {
+				t.Fatalf("two leaf groups of part %d", g.pos)
+			}
+			parts[g.pos] = &g
 		}
 	}
-	if len(leaves) != 1 {
-		t.Fatalf("%d leaf groups, want 1", len(leaves))
-	}
-	g := leaves[0]
-	if g.slots() != 256 {
-		t.Fatalf("%d slots, want 256", g.slots())
-	}
+	// Nybble 14 holds 1, 3 or 5 in the seeds, nybble 15 holds 2, 4 or 6:
+	// the core is 3·3 addresses (the 3 seeds among them), the hull 5·5.
 	got := map[u128]bool{}
-	for k := range g.slots() {
-		x, ok := g.at(k)
-		if !ok {
-			t.Fatalf("slot %d holds no address", k)
+	for part, want := range [nLeafP]struct{ slots, addrs int }{{9, 9}, {25, 16}, {256, 231}} {
+		g := parts[part]
+		if g == nil {
+			t.Fatalf("no leaf group of part %d", part)
 		}
-		if x.hi&^0xff != 0x20010db8_00010000 || x.lo != 1 || got[x] {
-			t.Fatalf("slot %d: %x:%x, outside the pattern or repeated", k, x.hi, x.lo)
+		if g.slots() != want.slots {
+			t.Fatalf("part %d: %d slots, want %d", part, g.slots(), want.slots)
 		}
-		got[x] = true
+		n := 0
+		for k := range g.slots() + 1 {
+			x, ok := g.at(k)
+			if !ok {
+				continue
+			}
+			if k == g.slots() {
+				t.Fatalf("part %d: slot %d (past the last) holds an address", part, k)
+			}
+			a, b := nyb(x, 14), nyb(x, 15)
+			core := a%2 == 1 && a <= 5 && b%2 == 0 && b >= 2 && b <= 6
+			hull := a >= 1 && a <= 5 && b >= 2 && b <= 6
+			inPart := [nLeafP]bool{core, hull && !core, !hull}[part]
+			if x.hi&^0xff != 0x20010db8_00010000 || x.lo != 1 || got[x] || !inPart {
+				t.Fatalf("part %d, slot %d: %x:%x, outside the part or repeated", part, k, x.hi, x.lo)
+			}
+			got[x] = true
+			n++
+		}
+		if n != want.addrs {
+			t.Errorf("part %d: %d addresses, want %d", part, n, want.addrs)
+		}
 	}
-	if _, ok := g.at(256); ok {
-		t.Error("slot 256 holds an address")
+	if len(got) != 256 {
+		t.Fatalf("%d addresses in the three parts, want 256", len(got))
 	}
 	// Calibration checks the leaf off the seeds' lines only: of the 253
 	// non-seeds, those with nybble 14 in {1,3,5} or 15 in {2,4,6} are on
 	// one (3·16 + 3·16 - 9 - 3 seeds = 84).
 	on := 0
 	for x := range got {
-		if !tg.seedSet.has(x) && tg.onLine(x, g.wild) {
+		if !tg.seedSet.has(x) && tg.onLine(x, parts[0].wild) {
 			on++
 		}
 	}
@@ -569,24 +589,56 @@ func refAt(g *liveGroup, k int) (u128, bool) {
 	case kindLow:
 		return u128{g.base.hi, uint64(g.d)}, k == 0
 	case kindLeaf:
-		if k >= g.slots() {
+		// Digits: the rightmost wildcard nybble is the least significant;
+		// each digit picks a value by the part's radix.
+		if k < 0 {
 			break
 		}
-		y := g.base
-		// Digits: the rightmost wildcard nybble is the least significant.
-		for w, q := g.wild, uint(0); w != 0; w &= w - 1 {
-			p := 31 - bits.TrailingZeros32(w)
-			y = setNyb(y, p, k>>(4*q)&15)
-			q++
+		var ps []int
+		for w := g.wild; w != 0; w &= w - 1 {
+			ps = append(ps, 31-bits.TrailingZeros32(w))
 		}
-		return y, true
+		y, r, core, hull := g.base, k, true, true
+		for q, p := range ps {
+			var vals []int // the seeds' values at wildcard q
+			for v := range 16 {
+				if g.seen>>(16*q+v)&1 != 0 {
+					vals = append(vals, v)
+				}
+			}
+			lo, hi := vals[0], vals[len(vals)-1]
+			var v int
+			switch g.pos {
+			case leafCore:
+				v, r = vals[r%len(vals)], r/len(vals)
+			case leafHull:
+				v, r = lo+r%(hi-lo+1), r/(hi-lo+1)
+			default:
+				v, r = r%16, r/16
+			}
+			y = setNyb(y, p, v)
+			core = core && slices.Contains(vals, v)
+			hull = hull && v >= lo && v <= hi
+		}
+		if r != 0 {
+			break // past the last slot
+		}
+		switch g.pos {
+		case leafCore:
+			return y, true
+		case leafHull:
+			return y, !core
+		default:
+			return y, !hull
+		}
 	}
 	return u128{}, false
 }
 
 // TestAppendSlotsMatchesAt checks the emitters' batched walk over a
 // group's slots, and at, against refAt, slot by slot, on every group of
-// a real seed set, taking the slots a few at a time as the emitter does.
+// a real seed set (every kind and leaf part), taking the slots a few at a
+// time as the emitter does.
 func TestAppendSlotsMatchesAt(t *testing.T) {
 	seeds := realSeeds(t, "hitlist-seeds-6graph-5k.txt")
 	tg, err := NewTGA(seeds, TGAConfig{})
@@ -594,6 +646,7 @@ func TestAppendSlotsMatchesAt(t *testing.T) {
 		t.Fatal(err)
 	}
 	kinds := map[uint8]int{}
+	var parts [nLeafP]int
 	for gi := range tg.groups {
 		g := tg.liveGroup(int32(gi))
 		var want []u128
@@ -619,10 +672,18 @@ func TestAppendSlotsMatchesAt(t *testing.T) {
 			t.Fatalf("group %d (kind %d): appendSlots gives %d addresses, at %d", gi, g.kind, len(got), len(want))
 		}
 		kinds[g.kind]++
+		if g.kind == kindLeaf {
+			parts[g.pos]++
+		}
 	}
 	for _, k := range []uint8{kindLine, kindWalk, kindIID, kindLow, kindLeaf} {
 		if kinds[k] == 0 {
 			t.Errorf("no group of kind %d checked", k)
+		}
+	}
+	for part, n := range parts {
+		if n == 0 {
+			t.Errorf("no leaf group of part %d checked", part)
 		}
 	}
 }
