@@ -64,15 +64,16 @@ type Region struct {
 // TGA ranks it and mixes in numeric walks, low bytes and whole leaves, as
 // five kinds of candidate group:
 //
-//   - line (p, v, j, b): the addresses that agree with a seed on every
-//     nybble but nybble p (every p, so the one-free-nybble step is
+//   - line (p, v, j, b, in): the addresses that agree with a seed on
+//     every nybble but nybble p (every p, so the one-free-nybble step is
 //     complete: each seed along each nybble its leaf varies in, and along
 //     the fixed ones too) and whose value there lies at distance class b
 //     (1, 2, 3-4, 5-8, 9-15) from the nearest of the line's j seeds (j in
-//     classes 1, 2, 3, 4-7, 8-15); v is the class of p in the seed's leaf:
-//     fixed, or the leaf's varying nybbles ranked by entropy, highest first
-//     (1st, 2nd, 3rd, 4th or later), the free nybble 6Tree and DET expand
-//     ranking first;
+//     classes 1, 2, 3, 4-7, 8-15), inside (between the least and the
+//     greatest of the seeds' values) or not; v is the class of p in the
+//     seed's leaf: fixed, or the leaf's varying nybbles ranked by entropy,
+//     highest first (1st, 2nd, 3rd, 4th or later), the free nybble 6Tree
+//     and DET expand ranking first;
 //   - subnet walk (b): the seed's IID in the /64s d subnets away, for |d|
 //     in distance bucket b (1, 2, 3-4, 5-8, ..., 129-256), nearest first;
 //   - IID walk (b): the IIDs d away from the seed's in its /64, |d| in
@@ -120,7 +121,8 @@ type Region struct {
 // group. So a line's rate is scaled by its seeds plus one (the expected
 // unseen hosts grow with the seen), and every group's rate is then
 // multiplied by its family's calibration factor (families: a line's
-// nybble class, seed count class and distance bucket; a walk's field,
+// nybble class, seed count class, distance bucket and whether inside its
+// seeds' values; a walk's field,
 // neighbour class and bucket; a low byte's bucket; a leaf's wildcards,
 // seed count class (2, 3-4, 5-8, 9+) and part; each of them split
 // by the density class of the seeds in the anchor's /64, and that by the
@@ -241,6 +243,16 @@ func lineBuckets(mask uint16) (b [16]uint8, n [nBucket]uint8) {
 	return
 }
 
+// insideVals returns the values strictly between the least and the
+// greatest of mask's values (the seed values of a line), one bit each.
+func insideVals(mask uint16) uint16 {
+	lo, hi := bits.TrailingZeros16(mask), 15-bits.LeadingZeros16(mask)
+	if mask == 0 || hi <= lo+1 {
+		return 0
+	}
+	return uint16(1)<<hi - uint16(1)<<(lo+1) // bits lo+1 to hi-1
+}
+
 // bucketVals returns the values of a line whose bucket (lineBuckets) is b,
 // one bit each.
 func bucketVals(bk *[16]uint8, b int) uint16 {
@@ -317,9 +329,9 @@ func (v leafVals) sizes(w int) (core, hull int) {
 type tgaGroup struct {
 	// key is, from the top bit: the rate's float32 bits complemented (so
 	// the highest rate sorts first; 32 bits), the kind (3), the line
-	// position, walk bucket or leaf part (5), walk d, low-byte v or the
-	// leaf's wildcards' high half, plus 1<<15 (16), and the line's
-	// distance bucket (8).
+	// position, walk bucket or leaf part (5), walk d, low-byte v, the
+	// leaf's wildcards' high half or 1 for a line's values inside its
+	// seeds', plus 1<<15 (16), and the line's distance bucket (8).
 	key    uint64
 	anchor int32  // index in TGA.seeds
 	vals   uint16 // line: the values emitted, one bit each; walk: its end above; leaf: the wildcards' low half
@@ -683,10 +695,17 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 				if nb[b] == 0 {
 					continue
 				}
-				vals := bucketVals(&bk, b)
-				f := famLine(int(leafVar[a][p]), jClass(int(j)), b) + nFamBase*uint16(t.dens[a])
-				r := stats[statOf[a]].line[p][leafVar[a][p]][jClass(int(j))][b] * float32(j+1) * mult[f]
-				t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r), kindLine, p, 0, b), anchor: a, vals: vals, fam: f})
+				// A bucket's values between the line's least and greatest
+				// seed values (inside) and the others are two groups.
+				vals, inside := bucketVals(&bk, b), insideVals(lineMask[p][k])
+				for in, vs := range [2]uint16{vals &^ inside, vals & inside} {
+					if vs == 0 {
+						continue
+					}
+					f := famLine(int(leafVar[a][p]), jClass(int(j)), b, in) + nFamBase*uint16(t.dens[a])
+					r := stats[statOf[a]].line[p][leafVar[a][p]][jClass(int(j))][b] * float32(j+1) * mult[f]
+					t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r), kindLine, p, in, b), anchor: a, vals: vs, fam: f})
+				}
 			}
 		}
 	}
@@ -818,7 +837,7 @@ func odds(r float32) float32 { return r / (1 + r) }
 // base families), each split by the anchor's densClass and d48Class:
 // family f + nFamBase·(densClass + nDens·d48Class).
 const (
-	nFamLine = nVar * nJ * nBucket
+	nFamLine = nVar * nJ * nBucket * 2 // the last factor: outside or inside the line's seed values
 	nFamWalk = 2 * nWC * nWB
 	nFamLow  = 7 // walkBucket of v, 1 <= v <= lowMax
 	nFamBase = nFamLine + nFamWalk + nFamLow + nFamLeaf
@@ -874,9 +893,9 @@ func densClasses(seeds []u128, scale float64) []uint8 {
 // the density of one /64).
 func d48Class(n float64) int { return min(max(int(math.Log2(max(n, 1)))/3, 0), nD48-1) }
 
-func famLine(v, j, b int) uint16 { return uint16((v*nJ+j)*nBucket + b) }
-func famWalk(f, c, b int) uint16 { return uint16(nFamLine + (f*nWC+c)*nWB + b) }
-func famLow(v int) uint16        { return uint16(nFamLine + nFamWalk + walkBucket(uint64(v))) }
+func famLine(v, j, b, in int) uint16 { return uint16(((v*nJ+j)*nBucket+b)*2 + in) }
+func famWalk(f, c, b int) uint16     { return uint16(nFamLine + (f*nWC+c)*nWB + b) }
+func famLow(v int) uint16            { return uint16(nFamLine + nFamWalk + walkBucket(uint64(v))) }
 
 // famLeaf returns the family of part (leafCore, leafHull, leafOut) of a
 // leaf of s >= 2 seeds and w wildcards.

@@ -739,7 +739,7 @@ func (r *TGARun) spawnAround(h u128, leaf int32) {
 			if nb[b] == 0 {
 				continue
 			}
-			r.spawn[leaf] = append(r.spawn[leaf], liveGroup{base: h, rate: odds(st.line[p][cls[p]][0][b] * 2 * r.t.mult[famLine(int(cls[p]), 0, b)+dm]), kind: kindLine, pos: uint8(p), vals: bucketVals(&bk, b)})
+			r.spawn[leaf] = append(r.spawn[leaf], liveGroup{base: h, rate: odds(st.line[p][cls[p]][0][b] * 2 * r.t.mult[famLine(int(cls[p]), 0, b, 0)+dm]), kind: kindLine, pos: uint8(p), vals: bucketVals(&bk, b)})
 			r.spawned++
 		}
 	}

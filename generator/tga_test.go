@@ -858,3 +858,25 @@ func TestSortGroups(t *testing.T) {
 		}
 	}
 }
+
+// TestInsideVals checks insideVals against its definition on every mask.
+func TestInsideVals(t *testing.T) {
+	for m := range 1 << 16 {
+		mask := uint16(m)
+		var want uint16
+		if mask != 0 {
+			lo, hi := 16, -1
+			for v := range 16 {
+				if mask>>v&1 != 0 {
+					lo, hi = min(lo, v), max(hi, v)
+				}
+			}
+			for v := lo + 1; v < hi; v++ {
+				want |= 1 << v
+			}
+		}
+		if got := insideVals(mask); got != want {
+			t.Fatalf("insideVals(%016b) = %016b, want %016b", mask, got, want)
+		}
+	}
+}
