@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -221,8 +222,10 @@ func newTGAEvalCmd() *cobra.Command {
 		Long: `Eval runs the offline protocol: cap the seeds at 2,000 per /32, shuffle with a
 fixed RNG seed and hold out 20%, generate from the other 80%, and report per
 budget the candidates, hits on the held-out seeds, recall, hit rate, new /64s and
-/48s hit (not holding a training seed) and candidates/s (generation only; the
-TGA's one-off build time is reported apart). The baselines run on the same
+/48s hit (not holding a training seed) and candidates/s (generation only, one
+call a budget, each after a garbage collection so that it does not pay for the
+garbage of what ran before it; the TGA's one-off build time is reported
+apart). The baselines run on the same
 split: low-byte (::1, ::2, ... in every training /64) and subnet-walk (each
 seed's IID in the /64s 1, -1, 2, -2, ... away). The row tga-live is the
 expansion a scan with --tga runs (generator.TGARun) in a simulated scan whose
@@ -296,6 +299,7 @@ func tgaEval(name string, seeds []netip.Addr, budgets []int, prior float64) (*tg
 	}
 	build := time.Since(start)
 	for _, b := range budgets {
+		runtime.GC()
 		start := time.Now()
 		c, err := t.Generate(b)
 		if err != nil && !errors.Is(err, generator.ErrExhausted) {
@@ -310,6 +314,7 @@ func tgaEval(name string, seeds []netip.Addr, budgets []int, prior float64) (*tg
 		live[a] = true
 	}
 	for _, b := range budgets {
+		runtime.GC()
 		start := time.Now()
 		c, err := tgaLive(t, b, live, prior)
 		if err != nil {
@@ -327,6 +332,7 @@ func tgaEval(name string, seeds []netip.Addr, budgets []int, prior float64) (*tg
 		{"subnet-walk", func(s []netip.Addr, n int) ([][16]byte, error) { return generator.SubnetWalkCandidates(s, n, nil) }},
 	} {
 		for _, b := range budgets {
+			runtime.GC()
 			start := time.Now()
 			c, err := m.f(train, b)
 			if err != nil && !errors.Is(err, generator.ErrExhausted) {
