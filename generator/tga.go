@@ -1295,7 +1295,10 @@ func (t *TGA) Regions() []Region { return slices.Clone(t.regions) }
 //
 // When the budget and the seeds come to at most oneSetMax, the groups'
 // addresses are checked one by one against one hash set (of 2 MiB at
-// most, which stays in the L2 cache). Past it they are drawn in batches,
+// most, which stays in the L2 cache), which holds the seeds as well
+// unless they are more than twice the budget: then the TGA's own seed set
+// is probed too, which costs less than loading them (measured in
+// bench/RESULTS.md). Past it they are drawn in batches,
 // each checked as a whole for repeats (see firstSeen): the first batch
 // is the budget, and each further one what is left of it times the
 // addresses drawn per candidate so far, plus 10 %; two batches were
@@ -1308,7 +1311,12 @@ func (t *TGA) Generate(budget int) ([][16]byte, error) {
 	budget = max(budget, 0)
 	gs := groupStream{t: t}
 	if budget+len(t.seeds) <= oneSetMax {
+		// Loading many seeds into the set costs more than probing the
+		// TGA's own seed set for each address drawn.
 		e := newEmitter(t.seeds, t.block, budget)
+		if len(t.seeds) > 2*budget {
+			e = newHeldEmitter(&t.seedSet, t.block, budget)
+		}
 		for !e.full() {
 			n := len(e.buf)
 			if e.buf = gs.fill(e.buf, emitBatch-n); len(e.buf) == n {
@@ -1541,7 +1549,8 @@ func inRanges(r []ipRange, x u128) bool {
 // caller may add up to a batch more than the budget needs; they are
 // dropped.
 type emitter struct {
-	seen   u128Set // the seeds and every address taken
+	seen   u128Set  // the seeds (unless held has them) and every address taken
+	held   *u128Set // nil, or addresses never to take, probed and never changed
 	block  []ipRange
 	out    [][16]byte
 	budget int
@@ -1576,6 +1585,15 @@ func newEmitter(seeds []u128, block []ipRange, budget int) *emitter {
 	return e
 }
 
+// newHeldEmitter returns an emitter that never takes an address in held
+// (which it probes, and never changes) or in block. Its own set holds the
+// budget only, at load 1/2.
+func newHeldEmitter(held *u128Set, block []ipRange, budget int) *emitter {
+	e := newEmitter(nil, block, budget)
+	e.held = held
+	return e
+}
+
 func (e *emitter) full() bool { return len(e.out) >= e.budget }
 
 func (e *emitter) add(x u128) {
@@ -1594,6 +1612,11 @@ func (e *emitter) flush() {
 		}
 		if !e.gap.open(e.block, x) {
 			continue
+		}
+		if e.held != nil {
+			if _, in := e.held.findFP(e.fps[j]); in {
+				continue
+			}
 		}
 		if _, added := e.seen.insertFP(e.fps[j]); !added {
 			continue
