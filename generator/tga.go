@@ -283,7 +283,8 @@ const (
 )
 
 // leafVals holds, for the q-th wildcard nybble of a leaf from the right,
-// the values its seeds hold there, one bit each, at bits 16q to 16q+15.
+// the values its seeds hold there, one bit each, at bits 16q to 16q+15:
+// so it serves leaves of at most leafW (4) wildcards, the ones expanded.
 type leafVals uint64
 
 // newLeafVals returns the leafVals of the seeds at indices idx of seeds,
