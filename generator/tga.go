@@ -91,7 +91,9 @@ type Region struct {
 // A walk owns only the addresses nearer its seed than the seed's nearest
 // neighbours in the field (the midpoint goes to the lower seed): the
 // walks of one field partition the space around the seeds, so no
-// address is walked twice, and each is walked from its nearest seed.
+// address is walked twice, and each is walked from its nearest seed. A
+// walk that stops on one side only (a neighbour within 512 that way, none
+// the other) is two groups: towards the neighbour and away from all.
 //
 // The expected yield of each group is estimated from the seeds themselves
 // by leave-one-out (Good–Turing style): hiding each seed of a line of m >= 2
@@ -123,7 +125,8 @@ type Region struct {
 // multiplied by its family's calibration factor (families: a line's
 // nybble class, seed count class, distance bucket and whether inside its
 // seeds' values; a walk's field,
-// neighbour class and bucket; a low byte's bucket; a leaf's wildcards,
+// neighbour class, bucket and whether towards a neighbour; a low byte's
+// bucket; a leaf's wildcards,
 // seed count class (2, 3-4, 5-8, 9+) and part; each of them split
 // by the density class of the seeds in the anchor's /64, and that by the
 // spread of the anchor's /48: how many of its /64s hold seeds, 1-7,
@@ -332,7 +335,8 @@ type tgaGroup struct {
 	// the highest rate sorts first; 32 bits), the kind (3), the line
 	// position, walk bucket or leaf part (5), walk d, low-byte v, the
 	// leaf's wildcards' high half or 1 for a line's values inside its
-	// seeds', plus 1<<15 (16), and the line's distance bucket (8).
+	// seeds', plus 1<<15 (16), and the line's distance bucket or the
+	// walk's side (8).
 	key    uint64
 	anchor int32  // index in TGA.seeds
 	vals   uint16 // line: the values emitted, one bit each; walk: its end above; leaf: the wildcards' low half
@@ -720,9 +724,21 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 				if uint64(w.n[b]) >= 2*width || lo >= walkReach(up, down) {
 					continue // nothing left to emit
 				}
-				fm := famWalk(f, walkClass(int(w.c)), b) + nFamBase*uint16(t.dens[i])
-				r := st.walk[f][walkClass(int(w.c))][b] * mult[fm]
-				t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r), kind, b, int(down), 0), anchor: int32(i), vals: up, fam: fm})
+				// A walk towards a neighbour (one that stops) and one away
+				// from every neighbour are two groups.
+				sides, ns := [2]int{walkBoth}, 1
+				if (up == 0) != (down == 0) {
+					sides, ns = [2]int{walkUp, walkDown}, 2
+				}
+				for _, side := range sides[:ns] {
+					end := [3]uint16{max(up, down), up, down}[side] // 0 when open
+					if end != 0 && lo >= uint64(end) {
+						continue // the side stops before the bucket
+					}
+					fm := famWalk(f, walkClass(int(w.c)), b, b2i(end != 0)) + nFamBase*uint16(t.dens[i])
+					r := st.walk[f][walkClass(int(w.c))][b] * mult[fm]
+					t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r), kind, b, int(down), side), anchor: int32(i), vals: up, fam: fm})
+				}
 			}
 		}
 		if first64[i] {
@@ -839,8 +855,8 @@ func odds(r float32) float32 { return r / (1 + r) }
 // family f + nFamBase·(densClass + nDens·d48Class).
 const (
 	nFamLine = nVar * nJ * nBucket * 2 // the last factor: outside or inside the line's seed values
-	nFamWalk = 2 * nWC * nWB
-	nFamLow  = 7 // walkBucket of v, 1 <= v <= lowMax
+	nFamWalk = 2 * nWC * nWB * 2       // the last factor: away from or towards a neighbour
+	nFamLow  = 7                       // walkBucket of v, 1 <= v <= lowMax
 	nFamBase = nFamLine + nFamWalk + nFamLow + nFamLeaf
 	nFamLeaf = leafW * nLeafS * nLeafP
 	leafW    = 4 // the most wildcard nybbles of an expanded leaf
@@ -895,7 +911,7 @@ func densClasses(seeds []u128, scale float64) []uint8 {
 func d48Class(n float64) int { return min(max(int(math.Log2(max(n, 1)))/3, 0), nD48-1) }
 
 func famLine(v, j, b, in int) uint16 { return uint16(((v*nJ+j)*nBucket+b)*2 + in) }
-func famWalk(f, c, b int) uint16     { return uint16(nFamLine + (f*nWC+c)*nWB + b) }
+func famWalk(f, c, b, to int) uint16 { return uint16(nFamLine + ((f*nWC+c)*nWB+b)*2 + to) }
 func famLow(v int) uint16            { return uint16(nFamLine + nFamWalk + walkBucket(uint64(v))) }
 
 // famLeaf returns the family of part (leafCore, leafHull, leafOut) of a
@@ -1073,6 +1089,25 @@ type walkInfo struct {
 	c        uint16      // how many
 	n        [nWB]uint16 // how many in each walk bucket
 	up, down uint16      // distance to the nearest above and below, within 2·walkW (0: none)
+}
+
+// The sides of a walk group: both directions, or the one above or below.
+// On the eval's 6GAN split of bench/RESULTS.md, before walks were split
+// by side, the walk candidates ranked between the first and the second
+// million hit at 8.2e-4 (subnet) and 9.3e-4 (IID) on a side that stops
+// at a neighbour and at 2.4e-4 and 1.5e-4 on an open one.
+const (
+	walkBoth = iota
+	walkUp
+	walkDown
+)
+
+// b2i returns 1 for true, 0 for false.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // walkEnds returns the distances at or past which a walk from the seed

@@ -169,6 +169,7 @@ type liveGroup struct {
 	d    int16    // low byte: v; walk: the distance it stops at below (0: none)
 	wild uint32   // leaf: the wildcard nybbles, bit 31-p for nybble p
 	seen leafVals // leaf: the values its seeds hold at its wildcards
+	side uint8    // walk: walkBoth, walkUp or walkDown
 }
 
 // NewRun starts a budgeted run of t with feedback. Errors: a Budget that
@@ -317,7 +318,8 @@ func (r *TGARun) First() (netip.Addr, bool) {
 // base's first, above before below (slot 2(d-1) is value +d, 2(d-1)+1 is
 // -d; 30 slots); a walk's are its distances nearest first, above before
 // below (slot 2k is lo+k above, 2k+1 lo+k below, for its bucket's lo),
-// none at or past its ends; a low byte has slot 0 only. A leaf part's
+// none at or past its ends nor on the side a one-sided walk leaves; a low
+// byte has slot 0 only. A leaf part's
 // slot k sets its w wildcard nybbles by the digits of k, the rightmost
 // wildcard the least significant (see leafCore): in its core, digit q
 // picks one of the values the seeds hold at wildcard q (ascending; as
@@ -378,6 +380,9 @@ func (g *liveGroup) slotRange(dst []u128, k, end, n int) ([]u128, int) {
 		end = min(end, int(2*width))
 		for stop := len(dst) + n; k < end && len(dst) < stop; k++ {
 			d := lo + uint64(k/2)
+			if g.side == walkDown-uint8(k%2) {
+				continue // the other side's slot
+			}
 			if k%2 == 0 {
 				if up != 0 && d >= up || f+d < f {
 					continue
@@ -636,6 +641,9 @@ func (r *TGARun) head(l int32) (float64, int32, bool) {
 func (t *TGA) liveGroup(gi int32) liveGroup {
 	g := &t.groups[gi]
 	lg := liveGroup{base: t.seeds[g.anchor], rate: groupRate(g.key), kind: g.kind(), pos: uint8(g.pos()), vals: g.vals, d: int16(g.d())}
+	if lg.kind == kindWalk || lg.kind == kindIID {
+		lg.side = uint8(g.key)
+	}
 	if lg.kind == kindLeaf {
 		lg.wild = uint32(g.vals) | uint32(g.d()+1<<15)<<16
 		lg.seen = t.wildVals[g.anchor]
@@ -745,7 +753,7 @@ func (r *TGARun) spawnAround(h u128, leaf int32) {
 	}
 	for f, kind := range [2]uint8{kindWalk, kindIID} {
 		for b := range nWB {
-			r.spawn[leaf] = append(r.spawn[leaf], liveGroup{base: h, rate: odds(st.walk[f][1][b] * r.t.mult[famWalk(f, 1, b)+dm]), kind: kind, pos: uint8(b)})
+			r.spawn[leaf] = append(r.spawn[leaf], liveGroup{base: h, rate: odds(st.walk[f][1][b] * r.t.mult[famWalk(f, 1, b, 0)+dm]), kind: kind, pos: uint8(b)})
 			r.spawned++
 		}
 	}

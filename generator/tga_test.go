@@ -563,6 +563,9 @@ func refAt(g *liveGroup, k int) (u128, bool) {
 		if uint64(k) >= 2*width {
 			break
 		}
+		if g.side == walkUp && k%2 == 1 || g.side == walkDown && k%2 == 0 {
+			break // a slot of the side the group does not walk
+		}
 		field, d := g.base.lo, lo+uint64(k/2)
 		if g.kind == kindWalk {
 			field = g.base.hi
@@ -637,8 +640,8 @@ func refAt(g *liveGroup, k int) (u128, bool) {
 
 // TestAppendSlotsMatchesAt checks the emitters' batched walk over a
 // group's slots, and at, against refAt, slot by slot, on every group of
-// a real seed set (every kind and leaf part), taking the slots a few at a
-// time as the emitter does.
+// a real seed set (every kind, leaf part and walk side), taking the slots
+// a few at a time as the emitter does.
 func TestAppendSlotsMatchesAt(t *testing.T) {
 	seeds := realSeeds(t, "hitlist-seeds-6graph-5k.txt")
 	tg, err := NewTGA(seeds, TGAConfig{})
@@ -647,6 +650,7 @@ func TestAppendSlotsMatchesAt(t *testing.T) {
 	}
 	kinds := map[uint8]int{}
 	var parts [nLeafP]int
+	var sides [3]int // walkBoth, walkUp, walkDown
 	for gi := range tg.groups {
 		g := tg.liveGroup(int32(gi))
 		var want []u128
@@ -675,6 +679,9 @@ func TestAppendSlotsMatchesAt(t *testing.T) {
 		if g.kind == kindLeaf {
 			parts[g.pos]++
 		}
+		if g.kind == kindWalk || g.kind == kindIID {
+			sides[g.side]++
+		}
 	}
 	for _, k := range []uint8{kindLine, kindWalk, kindIID, kindLow, kindLeaf} {
 		if kinds[k] == 0 {
@@ -684,6 +691,11 @@ func TestAppendSlotsMatchesAt(t *testing.T) {
 	for part, n := range parts {
 		if n == 0 {
 			t.Errorf("no leaf group of part %d checked", part)
+		}
+	}
+	for side, n := range sides {
+		if n == 0 {
+			t.Errorf("no walk group of side %d checked", side)
 		}
 	}
 }
