@@ -83,10 +83,10 @@ type Region struct {
 //     seeds with w <= 4 wildcard nybbles (6Tree's and DET's region
 //     expansion, here for the small leaves only): the combinations of
 //     two or more nybbles that no line reaches. A leaf has up to three
-//     groups, its parts: its core (every wildcard nybble holds a value some of
-//     its seeds hold there), the rest of its hull (every one lies between
-//     the least and the greatest of those values) and the rest of its
-//     pattern (see leafCore).
+//     groups, its parts: its core (every wildcard nybble holds a value
+//     some of its seeds hold there), the rest of its hull (every one lies
+//     between the least and the greatest of those values) and the rest of
+//     its pattern (see leafCore).
 //
 // A walk owns only the addresses nearer its seed than the seed's nearest
 // neighbours in the field (the midpoint goes to the lower seed): the
@@ -721,8 +721,8 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 			up, down := walkEnds(w)
 			for b := range nWB {
 				lo, width := walkSpan(b)
-				if uint64(w.n[b]) >= 2*width || lo >= walkReach(up, down) {
-					continue // nothing left to emit
+				if uint64(w.n[b]) >= 2*width {
+					continue // nothing left to emit: all seeds
 				}
 				// A walk towards a neighbour (one that stops) and one away
 				// from every neighbour are two groups.
@@ -733,7 +733,7 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 				for _, side := range sides[:ns] {
 					end := [3]uint16{max(up, down), up, down}[side] // 0 when open
 					if end != 0 && lo >= uint64(end) {
-						continue // the side stops before the bucket
+						continue // the side (both: the farther) stops before the bucket
 					}
 					fm := famWalk(f, walkClass(int(w.c)), b, b2i(end != 0)) + nFamBase*uint16(t.dens[i])
 					r := st.walk[f][walkClass(int(w.c))][b] * mult[fm]
@@ -849,9 +849,10 @@ func sortGroups(gs []tgaGroup) {
 func odds(r float32) float32 { return r / (1 + r) }
 
 // Group families, the unit of calibration: a line's nybble class (nVar),
-// jClass and distance bucket; a walk's field, walkClass and bucket; a low
-// byte's walkBucket; a leaf's wildcards and seed class (these nFamBase
-// base families), each split by the anchor's densClass and d48Class:
+// jClass, distance bucket and whether inside its seeds' values (famLine);
+// a walk's field, walkClass, bucket and whether its side stops at a
+// neighbour (famWalk); a low byte's walkBucket (famLow); a leaf's
+// wildcards, seed class and part (famLeaf) (these nFamBase base families), each split by the anchor's densClass and d48Class:
 // family f + nFamBase·(densClass + nDens·d48Class).
 const (
 	nFamLine = nVar * nJ * nBucket * 2 // the last factor: outside or inside the line's seed values

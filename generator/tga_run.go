@@ -319,14 +319,14 @@ func (r *TGARun) First() (netip.Addr, bool) {
 // -d; 30 slots); a walk's are its distances nearest first, above before
 // below (slot 2k is lo+k above, 2k+1 lo+k below, for its bucket's lo),
 // none at or past its ends nor on the side a one-sided walk leaves; a low
-// byte has slot 0 only. A leaf part's
-// slot k sets its w wildcard nybbles by the digits of k, the rightmost
-// wildcard the least significant (see leafCore): in its core, digit q
-// picks one of the values the seeds hold at wildcard q (ascending; as
-// many slots as the core has addresses, the seeds among them); in its
-// hull, digit q counts up from the least of them (as many slots as the
-// hull has addresses; those in the core hold none); out of its hull, k
-// is read base 16 (16^w slots; those in the hull hold none).
+// byte has slot 0 only. A leaf part's slot k sets its w wildcard nybbles
+// by the digits of k, the rightmost wildcard the least significant (see
+// leafCore): in its core, digit q picks one of the values the seeds hold
+// at wildcard q (ascending; as many slots as the core has addresses, the
+// seeds among them); in its hull, digit q counts up from the least of
+// them (as many slots as the hull has addresses; those in the core hold
+// none); out of its hull, k is read base 16 (16^w slots; those in the
+// hull hold none).
 func (g *liveGroup) at(k int) (u128, bool) {
 	var one [1]u128
 	if k < 0 {
