@@ -153,6 +153,7 @@ type TGA struct {
 	seedSet u128Set
 	seedFPs []uint64 // the seeds' fingerprints, ascending
 	block   []ipRange
+	openLen []uint8    // per seed: its openPrefix
 	groups  []tgaGroup // by descending rate
 	regions []Region
 
@@ -418,6 +419,10 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 	}
 	t.seedFPs = appendFingerprints(make([]uint64, 0, n), t.seeds)
 	slices.Sort(t.seedFPs)
+	t.openLen = make([]uint8, n)
+	for i, s := range t.seeds {
+		t.openLen[i] = openPrefix(t.block, s)
+	}
 	if n == 0 {
 		return t
 	}
@@ -1340,13 +1345,15 @@ func (t *TGA) Regions() []Region { return slices.Clone(t.regions) }
 // is the budget, and each further one what is left of it times the
 // addresses drawn per candidate so far, plus 10 %; two batches were
 // enough at every budget of the evaluation in bench/RESULTS.md that
-// takes this path (100 K to 1 M on 6GAN, 300 K and 1 M on 6Graph). Besides
-// the result (16 bytes a candidate) Generate then allocates 37 bytes an
-// address of its largest batch and 16 bytes a seed or distinct address
-// drawn: about 70 MB at a 1 M budget. It is safe for concurrent use.
+// takes this path (100 K to 1 M on 6GAN, 300 K and 1 M on 6Graph). A
+// group whose addresses all lie in a prefix free of blocked addresses
+// (see openPrefix) is not checked address by address. Besides the
+// result (16 bytes a candidate) Generate then allocates about 29 bytes
+// an address of its largest batch and 10 bytes a seed or candidate: 56 MB
+// at a 1 M budget on the 6GAN set. It is safe for concurrent use.
 func (t *TGA) Generate(budget int) ([][16]byte, error) {
 	budget = max(budget, 0)
-	gs := groupStream{t: t}
+	gs := groupStream{t: t, gap: newOpenCache()}
 	if budget+len(t.seeds) <= oneSetMax {
 		// Loading many seeds into the set costs more than probing the
 		// TGA's own seed set for each address drawn.
@@ -1365,11 +1372,9 @@ func (t *TGA) Generate(budget int) ([][16]byte, error) {
 	}
 	out := make([][16]byte, 0, budget)
 	fs := newFirstSeen(t.seedFPs, budget+len(t.seeds))
-	gap := newOpenCache()
 	var (
 		raw   []u128
-		fps   []uint64
-		fresh []bool
+		fresh []uint64
 		drawn int
 	)
 	for len(out) < budget {
@@ -1377,22 +1382,53 @@ func (t *TGA) Generate(budget int) ([][16]byte, error) {
 		if len(out) > 0 {
 			want = int(float64(want)*float64(drawn)/float64(len(out))*1.1) + 256
 		}
-		raw = gs.fill(growHuge(raw[:0], want+lineMax), want)
+		// Drawn a run at a time, each run's fingerprints taken while it
+		// is in the cache.
+		raw = growHuge(raw[:0], want+lineMax)
+		fs.begin(want)
+		for len(raw) < want {
+			n := len(raw)
+			if raw = gs.fill(raw, min(drawRun, want-n)); len(raw) == n {
+				break
+			}
+			fs.add(raw[n:])
+		}
 		if len(raw) == 0 {
 			break
 		}
 		drawn += len(raw)
-		fps = appendFingerprints(growHuge(fps[:0], len(raw)), raw)
-		fresh = fs.mark(fps, fresh)
-		for i, x := range raw {
-			if fresh[i] && gap.open(t.block, x) {
-				if out = appendU128(out, x); len(out) == budget {
-					break
+		fresh = fs.mark(fresh)
+	keep:
+		for w, bs := range fresh {
+			for ; bs != 0; bs &= bs - 1 {
+				if out = appendU128(out, raw[w<<6|bits.TrailingZeros64(bs)]); len(out) == budget {
+					break keep
 				}
 			}
 		}
 	}
 	return out, exhausted(len(out), budget)
+}
+
+// drawRun is how many addresses Generate draws before it takes their
+// fingerprints: 64 KiB of them.
+const drawRun = 4096
+
+// openPrefix returns the shortest length L for which x's /L holds no
+// address of the ranges r (sorted, disjoint), or 129 when x is in one.
+func openPrefix(r []ipRange, x u128) uint8 {
+	lo, hi, ok := openGap(r, x)
+	if !ok {
+		return 129
+	}
+	for l := range 128 {
+		// The host bits of a /l.
+		m := u128{^uint64(0) >> min(l, 64), ^uint64(0) >> max(l-64, 0)}
+		if cmpU128(u128{x.hi &^ m.hi, x.lo &^ m.lo}, lo) >= 0 && cmpU128(u128{x.hi | m.hi, x.lo | m.lo}, hi) <= 0 {
+			return uint8(l)
+		}
+	}
+	return 128
 }
 
 // exhausted returns nil when got reaches budget, else an error wrapping
@@ -1409,9 +1445,12 @@ func exhausted(got, budget int) error {
 type groupStream struct {
 	t     *TGA
 	lgs   [groupBatch]liveGroup // the groups loaded
+	ns    [groupBatch]int       // and their slots
+	open  [groupBatch]bool      // and whether none of their addresses is blocked
 	nl, j int                   // how many are loaded; the one drawn from
 	k     int                   // its next slot
 	gi    int                   // the next group to load
+	gap   openCache             // of the TGA's blocked ranges
 }
 
 // fill appends the next n addresses to dst (a line may append up to
@@ -1429,10 +1468,25 @@ func (s *groupStream) fill(dst []u128, n int) []u128 {
 			for j := range s.nl {
 				s.lgs[j] = s.t.liveGroup(int32(s.gi + j))
 			}
+			for j := range s.nl {
+				g := &s.lgs[j]
+				s.ns[j] = g.slots()
+				s.open[j] = g.sharedBits() >= int(s.t.openLen[s.t.groups[s.gi+j].anchor])
+			}
 			s.gi += s.nl
 		}
-		g := &s.lgs[s.j]
-		if dst, s.k = g.appendSlots(dst, s.k, stop-len(dst)); s.k >= g.slots() {
+		n := len(dst)
+		if dst, s.k = s.lgs[s.j].slotRange(dst, s.k, s.ns[s.j], stop-len(dst)); !s.open[s.j] {
+			// Some of its addresses may be blocked: drop those.
+			kept := dst[:n]
+			for _, x := range dst[n:] {
+				if s.gap.open(s.t.block, x) {
+					kept = append(kept, x)
+				}
+			}
+			dst = kept
+		}
+		if s.k >= s.ns[s.j] {
 			s.j, s.k = s.j+1, 0
 		}
 	}

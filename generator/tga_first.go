@@ -2,7 +2,6 @@ package generator
 
 import (
 	"math/bits"
-	"slices"
 )
 
 // firstSeen tells, for a stream of addresses that comes in batches, which
@@ -11,26 +10,32 @@ import (
 // fingerprint (see u128Set).
 //
 // It is a partitioned hash set. A fingerprint's high bits pick one of
-// 2^lg buckets; a batch is first sorted into the buckets (a counting sort,
-// which keeps the stream order within a bucket), then checked one bucket
-// at a time against a table built afresh from that bucket's fingerprints
-// so far. A table holds up to about firstBucket fingerprints (128 KiB)
-// and stays in the L2 cache while it is used. One hash set of the whole
-// stream (16 MiB at a 1 M budget) is probed at random instead, and on the
-// machine of bench/RESULTS.md a lookup in it took 80 to 93 ns, its slot
-// loaded ahead or not (the loads alone 55 ns), most of it waiting for
-// memory. The price is that each batch rebuilds the tables
-// from all it holds, so batches should be few and large (Generate needs
-// two).
+// 2^lg buckets; as a batch comes in, each fingerprint is appended to its
+// bucket's part of the batch with its index in the batch (a radix
+// partition, which keeps the stream order within a bucket). The batch is
+// then checked one bucket at a time against a table built afresh from
+// that bucket's fingerprints so far, and the answers are bits of one
+// bitset (a bit per address: 200 KB for 1.6 M, which stays in the L2
+// cache while it is written at random). A table holds up to about
+// firstBucket fingerprints (128 KiB) and stays in the L2 cache while it
+// is used. One hash set of the whole stream (16 MiB at a 1 M budget) is
+// probed at random instead, and on the machine of bench/RESULTS.md a
+// lookup in it took 80 to 93 ns, its slot loaded ahead or not (the loads
+// alone 55 ns), most of it waiting for memory. The price is that each
+// batch rebuilds the tables from all they hold, so batches should be few
+// and large (Generate needs two).
 type firstSeen struct {
-	lg    uint     // log2 of the bucket count
-	seen  []uint64 // every fingerprint so far, in bucket order
-	end   []int    // per bucket: the end of its part of seen
-	next  []uint64 // scratch: seen after the batch
-	count []int    // scratch: per bucket, the batch's fingerprints
-	sFP   []uint64 // scratch: the batch's fingerprints in bucket order
-	sAt   []int32  // scratch: and their index in the batch
-	tab   []uint64 // scratch: a bucket's table; 0 is empty
+	lg   uint       // log2 of the bucket count
+	seen [][]uint64 // per bucket: every fingerprint so far
+	// The batch: bucket b's fingerprints, in stream order, are
+	// bFP[b*room:end[b]], and their indices in the batch bAt[b*room:end[b]].
+	bFP  []uint64
+	bAt  []int32
+	end  []int
+	room int
+	n    int      // the batch's size so far
+	fps  []uint64 // scratch: the fingerprints of the addresses added
+	tab  []uint64 // scratch: a bucket's table; 0 is empty
 }
 
 // firstBucket is about the most fingerprints a bucket of a firstSeen is
@@ -45,16 +50,42 @@ func newFirstSeen(pre []uint64, n int) *firstSeen {
 	for lg < 20 && n>>lg > firstBucket {
 		lg++
 	}
-	d := &firstSeen{lg: lg, seen: slices.Clone(pre), end: make([]int, 1<<lg), count: make([]int, 1<<lg)}
-	// pre is sorted, so its buckets (its high bits) come in order.
+	nb := 1 << lg
+	d := &firstSeen{lg: lg, seen: make([][]uint64, nb), end: make([]int, nb)}
+	// pre is sorted, so its buckets (its high bits) come in order. Each
+	// bucket's part is carved from one array, with room for its share of
+	// n and some; a bucket that outgrows it moves out.
+	room := bucketRoom((n-len(pre))*9/8, nb) // a last batch may overshoot
+	all := growHuge([]uint64(nil), len(pre)+nb*room)
 	i := 0
-	for b := range d.end {
-		for i < len(pre) && d.bucket(pre[i]) == b {
-			i++
+	for b := range d.seen {
+		j := i
+		for j < len(pre) && d.bucket(pre[j]) == b {
+			j++
 		}
-		d.end[b] = i
+		at := len(all)
+		all = append(all, pre[i:j]...)
+		all = all[:len(all)+room]
+		d.seen[b] = all[at : at+j-i : len(all)]
+		i = j
 	}
 	return d
+}
+
+// bucketRoom is the room to leave each of nb buckets for n fingerprints
+// spread over them at random: their mean and 8 standard deviations more.
+func bucketRoom(n, nb int) int {
+	m := max(n, 0) / nb
+	return m + 8*int(sqrtInt(m)) + 64
+}
+
+// sqrtInt returns the integer square root of n ≥ 0, rounded down.
+func sqrtInt(n int) int {
+	r := 1 << ((bits.Len(uint(n)) + 1) / 2)
+	for r*r > n {
+		r = (r + n/r) / 2
+	}
+	return r
 }
 
 // bucket returns the bucket of fingerprint f: bits 62 down of f (bit 63
@@ -66,40 +97,67 @@ func (d *firstSeen) bucket(f uint64) int {
 	return int(f << 1 >> (64 - d.lg))
 }
 
-// mark sets fresh[i] (fresh is resized to len(fps)) to whether fps[i] is
-// neither held nor in fps[:i], and then holds them all.
-func (d *firstSeen) mark(fps []uint64, fresh []bool) []bool {
-	fresh = growHuge(fresh[:0], len(fps))[:len(fps)]
-	// Counting sort of the batch into the buckets.
-	clear(d.count)
+// begin starts a batch of about n addresses.
+func (d *firstSeen) begin(n int) {
+	d.n = 0
+	d.layout(bucketRoom(n, len(d.end)))
+}
+
+// layout gives each bucket room for room fingerprints of the batch,
+// keeping those it has.
+func (d *firstSeen) layout(room int) {
+	fps, ats := d.bFP, d.bAt
+	if n := len(d.end) * room; cap(fps) < n || d.n > 0 {
+		fps, ats = growHuge([]uint64(nil), n), growHuge([]int32(nil), n)
+	}
+	fps, ats = fps[:cap(fps)], ats[:cap(ats)]
+	for b, e := range d.end {
+		at := b * d.room
+		if d.n == 0 {
+			e = at
+		}
+		copy(fps[b*room:], d.bFP[at:e])
+		copy(ats[b*room:], d.bAt[at:e])
+		d.end[b] = b*room + e - at
+	}
+	d.bFP, d.bAt, d.room = fps, ats, room
+}
+
+// add appends xs to the batch.
+func (d *firstSeen) add(xs []u128) {
+	d.fps = appendFingerprints(d.fps[:0], xs)
+	d.addFPs(d.fps)
+}
+
+// addFPs appends addresses with the fingerprints fps to the batch.
+func (d *firstSeen) addFPs(fps []uint64) {
 	for _, f := range fps {
-		d.count[d.bucket(f)]++
-	}
-	at := 0
-	for b, c := range d.count {
-		d.count[b] = at
-		at += c
-	}
-	d.sFP = growHuge(d.sFP[:0], len(fps))[:len(fps)]
-	d.sAt = growHuge(d.sAt[:0], len(fps))[:len(fps)]
-	for i, f := range fps {
 		b := d.bucket(f)
-		d.sFP[d.count[b]], d.sAt[d.count[b]] = f, int32(i)
-		d.count[b]++
+		e := d.end[b]
+		if e == (b+1)*d.room {
+			d.layout(2 * d.room)
+			e = d.end[b]
+		}
+		d.bFP[e], d.bAt[e] = f, int32(d.n)
+		d.end[b] = e + 1
+		d.n++
 	}
+}
+
+// mark sets bit i of fresh (resized to hold the batch: bit i%64 of word
+// i/64) to whether address i of the batch is neither held nor earlier in
+// the batch, and then holds them all.
+func (d *firstSeen) mark(fresh []uint64) []uint64 {
+	fresh = growHuge(fresh[:0], (d.n+63)/64)[:(d.n+63)/64]
+	clear(fresh)
 	// Bucket by bucket: a table of what it held, then the batch's part in
 	// stream order; what is new joins it.
-	d.next = growHuge(d.next[:0], len(d.seen)+len(fps))
-	from, sFrom := 0, 0
-	for b, sEnd := range d.count {
-		old, batch := d.seen[from:d.end[b]], d.sFP[sFrom:sEnd]
-		at := d.sAt[sFrom:sEnd]
-		from, sFrom = d.end[b], sEnd
-		d.next = append(d.next, old...)
+	for b, e := range d.end {
+		batch, at := d.bFP[b*d.room:e], d.bAt[b*d.room:e]
 		if len(batch) == 0 {
-			d.end[b] = len(d.next)
 			continue
 		}
+		old := d.seen[b]
 		c := 16 << max(bits.Len(uint(2*(len(old)+len(batch))))-4, 0)
 		if cap(d.tab) < c {
 			d.tab = make([]uint64, c)
@@ -118,16 +176,14 @@ func (d *firstSeen) mark(fps []uint64, fresh []bool) []bool {
 			for tab[i] != 0 && tab[i] != f {
 				i = (i + 1) & mask
 			}
-			isNew := tab[i] == 0
-			fresh[at[j]] = isNew
-			if isNew {
+			if tab[i] == 0 {
 				tab[i] = f
-				d.next = append(d.next, f)
+				old = append(old, f)
+				fresh[at[j]>>6] |= 1 << (at[j] & 63)
 			}
 		}
-		d.end[b] = len(d.next)
+		d.seen[b] = old
 	}
-	d.seen, d.next = d.next, d.seen
 	return fresh
 }
 

@@ -352,20 +352,27 @@ func (g *liveGroup) appendSlots(dst []u128, k, n int) ([]u128, int) {
 func (g *liveGroup) slotRange(dst []u128, k, end, n int) ([]u128, int) {
 	switch g.kind {
 	case kindLine:
-		b, p := nyb(g.base, int(g.pos)), int(g.pos)
-		if g.vals == 0 {
-			return dst, end
+		b := nyb(g.base, int(g.pos))
+		// Bit k of m: slot k holds a value; the slots k to end only.
+		m := lineSlots(g.vals, b) >> min(k, 31) << min(k, 31)
+		if end < 32 {
+			m &= 1<<max(end, 0) - 1
 		}
-		// Slot 2(d-1) is b+d, 2(d-1)+1 is b-d: stop past the farthest value.
-		far := max(15-bits.LeadingZeros16(g.vals)-b, b-bits.TrailingZeros16(g.vals))
-		for ; k < min(end, 30, 2*far); k++ {
-			v := b + k/2 + 1
-			if k%2 == 1 {
-				v = b - k/2 - 1
+		y, sh := g.base, nybShift(int(g.pos))
+		f := &y.hi // the half the nybble is in
+		if g.pos >= 16 {
+			f = &y.lo
+		}
+		rest := *f &^ (0xf << sh)
+		for ; m != 0; m &= m - 1 {
+			k := bits.TrailingZeros32(m)
+			d := k>>1 + 1
+			v := b + d
+			if k&1 != 0 {
+				v = b - d
 			}
-			if v >= 0 && v < 16 && g.vals>>uint(v)&1 != 0 {
-				dst = append(dst, setNyb(g.base, p, v))
-			}
+			*f = rest | uint64(v)<<sh
+			dst = append(dst, y)
 		}
 		return dst, end
 	case kindWalk, kindIID:
@@ -403,70 +410,127 @@ func (g *liveGroup) slotRange(dst []u128, k, end, n int) ([]u128, int) {
 		}
 		return dst, end
 	case kindLeaf:
-		var ps [leafW]int
-		var lo, wd [leafW]int // per wildcard: the hull's least value and width
-		nw := 0
-		for w := g.wild; w != 0; w &= w - 1 {
-			ps[nw] = 31 - bits.TrailingZeros32(w)
-			lo[nw], wd[nw] = g.seen.span(nw)
-			nw++
-		}
-		stop := len(dst) + n
-		switch g.pos {
-		case leafCore:
-			// Slot k: the digits of k in the mixed radix of the counts of
-			// values, each digit picking one of them.
-			var vs [leafW][16]int
-			var c [leafW]int
-			all := 1
-			for q := range nw {
-				for m := g.seen.at(q); m != 0; m &= m - 1 {
-					vs[q][c[q]] = bits.TrailingZeros16(m)
-					c[q]++
-				}
-				all *= c[q]
-			}
-			for end = min(end, all); k < end && len(dst) < stop; k++ {
-				y, r := g.base, k
-				for q := range nw {
-					y, r = setNyb(y, ps[q], vs[q][r%c[q]]), r/c[q]
-				}
-				dst = append(dst, y)
-			}
-		case leafHull:
-			// Slot k: the digits of k in the mixed radix of the widths,
-			// added to the least values; none in the core.
-			all := 1
-			for q := range nw {
-				all *= wd[q]
-			}
-			for end = min(end, all); k < end && len(dst) < stop; k++ {
-				y, r, core := g.base, k, true
-				for q := range nw {
-					v := lo[q] + r%wd[q]
-					y, r = setNyb(y, ps[q], v), r/wd[q]
-					core = core && g.seen.at(q)>>v&1 != 0
-				}
-				if !core {
-					dst = append(dst, y)
-				}
-			}
-		default:
-			// Slot k: the digits of k, base 16; none in the hull.
-			for end = min(end, 1<<(4*nw)); k < end && len(dst) < stop; k++ {
-				y, out := g.base, false
-				for q := range nw {
-					v := k >> (4 * q) & 15
-					y, out = setNyb(y, ps[q], v), out || v < lo[q] || v >= lo[q]+wd[q]
-				}
-				if out {
-					dst = append(dst, y)
-				}
-			}
-		}
-		return dst, k
+		return g.leafRange(dst, k, end, n)
 	}
 	return dst, end
+}
+
+// leafRange is slotRange for a leaf part. It counts slots like an
+// odometer: a digit per wildcard, the rightmost wildcard's turning
+// fastest, each digit's value one of its wildcard's (see at), so a slot
+// costs one or two nybbles set, not a division per wildcard.
+func (g *liveGroup) leafRange(dst []u128, k, end, n int) ([]u128, int) {
+	var (
+		ps    [leafW]int       // per digit: the nybble
+		radix [leafW]int       // and how many values it takes
+		val   [leafW][16]uint8 // the value of each digit
+		in    [leafW]uint16    // bit i: digit value i does not make the slot empty by itself
+	)
+	nw := 0
+	for w := g.wild; w != 0; w &= w - 1 {
+		ps[nw] = 31 - bits.TrailingZeros32(w)
+		m := g.seen.at(nw)
+		lo, wd := g.seen.span(nw)
+		switch g.pos {
+		case leafCore:
+			// Its values: those the seeds hold; a slot is never empty.
+			for ; m != 0; m &= m - 1 {
+				val[nw][radix[nw]] = uint8(bits.TrailingZeros16(m))
+				radix[nw]++
+			}
+		case leafHull:
+			// From its least value to its greatest; a slot is empty when
+			// every digit holds a value of the seeds (it is in the core).
+			for i := range wd {
+				val[nw][i] = uint8(lo + i)
+				in[nw] |= uint16(m>>(lo+i)&1) << i
+			}
+			radix[nw] = wd
+		default:
+			// All 16; a slot is empty when every digit lies in the hull.
+			for i := range 16 {
+				val[nw][i] = uint8(i)
+			}
+			in[nw] = uint16((1<<wd - 1) << lo)
+			radix[nw] = 16
+		}
+		nw++
+	}
+	all := 1
+	for q := range nw {
+		all *= radix[q]
+	}
+	end = min(end, all)
+	if k >= end || n <= 0 {
+		return dst, k
+	}
+	// The digits of slot k, and how many of them are in.
+	var dg [leafW]int
+	y, ins := g.base, 0
+	for q, r := 0, k; q < nw; q++ {
+		dg[q], r = r%radix[q], r/radix[q]
+		y = setNyb(y, ps[q], int(val[q][dg[q]]))
+		ins += int(in[q] >> dg[q] & 1)
+	}
+	for stop := len(dst) + n; k < end && len(dst) < stop; k++ {
+		if ins < nw {
+			dst = append(dst, y)
+		}
+		for q := 0; q < nw; q++ {
+			ins -= int(in[q] >> dg[q] & 1)
+			if dg[q]++; dg[q] < radix[q] {
+				y = setNyb(y, ps[q], int(val[q][dg[q]]))
+				ins += int(in[q] >> dg[q] & 1)
+				break
+			}
+			dg[q] = 0
+			y = setNyb(y, ps[q], int(val[q][0]))
+			ins += int(in[q] & 1)
+		}
+	}
+	return dst, k
+}
+
+// lineSlots returns, for a line through value b of values vals, bit k set
+// for each slot k (see at) that holds a value: bit 2(d-1) for b+d, bit
+// 2(d-1)+1 for b-d.
+func lineSlots(vals uint16, b int) uint32 {
+	up := uint32(vals >> uint(b+1))                    // bit d-1: b+d
+	down := uint32(bits.Reverse16(vals) >> uint(16-b)) // bit d-1: b-d
+	return spreadBits(up) | spreadBits(down)<<1
+}
+
+// spreadBits moves bit i of the low 16 bits of x to bit 2i.
+func spreadBits(x uint32) uint32 {
+	x = (x | x<<8) & 0x00ff00ff
+	x = (x | x<<4) & 0x0f0f0f0f
+	x = (x | x<<2) & 0x33333333
+	return (x | x<<1) & 0x55555555
+}
+
+// nybShift returns the shift of nybble p within its half of an address
+// (hi for p < 16, lo after).
+func nybShift(p int) uint { return 60 - 4*uint(p&15) }
+
+// sharedBits returns how many leading bits every address of the group
+// has in common with its base (a lower bound).
+func (g *liveGroup) sharedBits() int {
+	switch g.kind {
+	case kindLine:
+		return 4 * int(g.pos)
+	case kindLeaf:
+		return 4 * bits.LeadingZeros32(g.wild)
+	case kindIID, kindLow:
+		return 64 // within the /64: an IID walk stops before it wraps
+	case kindWalk:
+		lo, width := walkSpan(int(g.pos))
+		far, h := lo+width-1, g.base.hi
+		if h < far || h+far < h {
+			return 0
+		}
+		return bits.LeadingZeros64((h - far) ^ (h + far))
+	}
+	return 0
 }
 
 // slots is the number of emission slots of the group (see at).

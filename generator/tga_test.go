@@ -778,7 +778,7 @@ func TestU128Set(t *testing.T) {
 
 // TestFirstSeen streams fingerprints with repeats, within a batch and
 // across batches, some of them held from the start, in batches of 1 to
-// 40,000, through a firstSeen of one bucket and of several, and checks
+// 50,000, through a firstSeen of one bucket and of several, and checks
 // each answer against a map.
 func TestFirstSeen(t *testing.T) {
 	r := testutil.Rand(t)
@@ -797,25 +797,45 @@ func TestFirstSeen(t *testing.T) {
 		for _, f := range pre {
 			seen[f] = true
 		}
-		var fresh []bool
-		for _, size := range []int{1, 7, 1000, n / 4, 3, n / 2} {
+		var fresh []uint64
+		for k, size := range []int{1, 7, 1000, n / 4, 3, n / 2} {
 			fps := make([]uint64, size)
 			for i := range fps {
 				fps[i] = pool[r.IntN(len(pool))]
 			}
-			fresh = d.mark(fps, fresh)
-			if len(fresh) != size {
-				t.Fatalf("n=%d: %d answers for %d", n, len(fresh), size)
+			// The batch comes in runs of up to 500. Every other batch is
+			// announced as an eighth of its size, so buckets outgrow
+			// their room.
+			d.begin(size >> (k % 2 * 3))
+			for i := 0; i < size; i += 500 {
+				d.addFPs(fps[i:min(i+500, size)])
+			}
+			fresh = d.mark(fresh)
+			if len(fresh) != (size+63)/64 {
+				t.Fatalf("n=%d: %d words for %d answers", n, len(fresh), size)
 			}
 			for i, f := range fps {
-				if fresh[i] == seen[f] {
-					t.Fatalf("n=%d, batch of %d: fingerprint %d (%x) fresh=%v, seen before=%v", n, size, i, f, fresh[i], seen[f])
+				isNew := fresh[i/64]>>(i%64)&1 != 0
+				if isNew == seen[f] {
+					t.Fatalf("n=%d, batch of %d: fingerprint %d (%x) fresh=%v, seen before=%v", n, size, i, f, isNew, seen[f])
 				}
 				seen[f] = true
 			}
+			if size%64 != 0 && fresh[len(fresh)-1]>>(size%64) != 0 {
+				t.Fatalf("n=%d, batch of %d: bits set past the batch", n, size)
+			}
 		}
-		if len(d.seen) != len(seen) {
-			t.Fatalf("n=%d: holds %d, want %d", n, len(d.seen), len(seen))
+		held := 0
+		for b, s := range d.seen {
+			held += len(s)
+			for _, f := range s {
+				if d.bucket(f) != b {
+					t.Fatalf("n=%d: %x held in bucket %d, not %d", n, f, b, d.bucket(f))
+				}
+			}
+		}
+		if held != len(seen) {
+			t.Fatalf("n=%d: holds %d, want %d", n, held, len(seen))
 		}
 	}
 }
@@ -825,7 +845,48 @@ func TestFirstSeen(t *testing.T) {
 // same candidates in the same order, at budgets Generate checks in one
 // set and in batches.
 func TestGenerateMatchesOneSet(t *testing.T) {
-	tg, err := NewTGA(realSeeds(t, "hitlist-seeds-6graph-5k.txt"), TGAConfig{})
+	t.Run("6graph", func(t *testing.T) {
+		testGenerateMatchesOneSet(t, realSeeds(t, "hitlist-seeds-6graph-5k.txt"))
+	})
+	t.Run("edges", func(t *testing.T) { testGenerateMatchesOneSet(t, blockEdgeSeeds(t)) })
+}
+
+// blockEdgeSeeds returns seeds in the /64s next to the edges of blocked
+// ranges of the built-in list, so that walks, lines and leaves run into
+// them.
+func blockEdgeSeeds(t *testing.T) []netip.Addr {
+	r := testutil.Rand(t)
+	var seeds []netip.Addr
+	for _, e := range []struct{ lo, hi string }{
+		{"2001:1ff:ffff:ffff::", "2001:200::"},    // 2001::/23 ends
+		{"2001:db7:ffff:ffff::", "2001:db9::"},    // 2001:db8::/32
+		{"2001:1fff:ffff:ffff::", "2003::"},       // 2002::/16
+		{"2620:4f:7fff:ffff::", "2620:4f:8001::"}, // 2620:4f:8000::/48
+		{"3ffe:ffff:ffff:ffff::", "3fff:1000::"},  // 3fff::/20
+	} {
+		for _, b := range []netip.Addr{netip.MustParseAddr(e.lo), netip.MustParseAddr(e.hi)} {
+			for range 300 {
+				a := b.As16()
+				step := byte(r.IntN(24))
+				if b.String() == e.lo {
+					a[7] -= step
+				} else {
+					a[7] += step
+				}
+				if r.IntN(2) == 0 {
+					a[15] = byte(1 + r.IntN(40))
+				} else {
+					a[14], a[15] = byte(r.IntN(4)), byte(r.Uint32())
+				}
+				seeds = append(seeds, netip.AddrFrom16(a))
+			}
+		}
+	}
+	return seeds
+}
+
+func testGenerateMatchesOneSet(t *testing.T, seeds []netip.Addr) {
+	tg, err := NewTGA(seeds, TGAConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -843,6 +904,45 @@ func TestGenerateMatchesOneSet(t *testing.T) {
 		got, err := tg.Generate(budget)
 		if (err == nil) != (wantErr == nil) || !slices.Equal(got, want) {
 			t.Fatalf("budget %d: %d candidates (%v), one set gives %d (%v)", budget, len(got), err, len(want), wantErr)
+		}
+	}
+}
+
+// TestOpenPrefix checks openPrefix against the built-in list: the /L it
+// returns holds no blocked address and, for L > 0, the /(L-1) does; on
+// addresses at and next to every range's edges, and at random.
+func TestOpenPrefix(t *testing.T) {
+	r := testutil.Rand(t)
+	block := blockRanges(builtin(t))
+	var xs []u128
+	for _, b := range block {
+		from, to := u128{b.fromHi, b.fromLo}, u128{b.toHi, b.toLo}
+		xs = append(xs, from, to, subU128(from, 1), addU128(to, 1), subU128(from, 1<<40), addU128(to, 1<<40))
+	}
+	for range 2000 {
+		xs = append(xs, u128{r.Uint64()>>3 | 1<<61, r.Uint64()})
+	}
+	// hits reports whether the /l of x holds a blocked address.
+	hits := func(x u128, l int) bool {
+		m := u128{^uint64(0) >> min(l, 64), ^uint64(0) >> max(l-64, 0)}
+		lo, hi := u128{x.hi &^ m.hi, x.lo &^ m.lo}, u128{x.hi | m.hi, x.lo | m.lo}
+		for _, b := range block {
+			if cmpU128(u128{b.fromHi, b.fromLo}, hi) <= 0 && cmpU128(u128{b.toHi, b.toLo}, lo) >= 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for _, x := range xs {
+		l := int(openPrefix(block, x))
+		if l == 129 {
+			if !inRanges(block, x) {
+				t.Fatalf("%x:%x: 129 (blocked), and it is not", x.hi, x.lo)
+			}
+			continue
+		}
+		if hits(x, l) || l > 0 && !hits(x, l-1) {
+			t.Fatalf("%x:%x: /%d, blocked in it %v, in the /%d %v", x.hi, x.lo, l, hits(x, l), l-1, l > 0 && hits(x, l-1))
 		}
 	}
 }
