@@ -1440,8 +1440,9 @@ func exhausted(got, budget int) error {
 	return nil
 }
 
-// groupStream draws the addresses of a TGA's groups in their order, each
-// group's slots in order (see liveGroup.appendSlots).
+// groupStream draws the unblocked addresses of a TGA's groups in their
+// order, each group's slots in order (see liveGroup.appendSlots). Its gap
+// must start as newOpenCache.
 type groupStream struct {
 	t     *TGA
 	lgs   [groupBatch]liveGroup // the groups loaded
@@ -1454,7 +1455,9 @@ type groupStream struct {
 }
 
 // fill appends the next n addresses to dst (a line may append up to
-// lineMax-1 more, its whole remainder), or fewer when the groups end.
+// lineMax-1 more, its whole remainder), or fewer when the groups end. It
+// drops blocked addresses, checked one by one only in the groups that
+// reach out of their anchor's open prefix (see openPrefix).
 func (s *groupStream) fill(dst []u128, n int) []u128 {
 	for stop := len(dst) + n; len(dst) < stop; {
 		if s.j == s.nl {
