@@ -365,21 +365,24 @@ type tgaStats struct {
 
 func nyb(x u128, p int) int {
 	if p < 16 {
-		return int(x.hi>>(60-4*uint(p))) & 0xf
+		return int(x.hi>>nybShift(p)) & 0xf
 	}
-	return int(x.lo>>(60-4*uint(p-16))) & 0xf
+	return int(x.lo>>nybShift(p)) & 0xf
 }
 
 func setNyb(x u128, p, v int) u128 {
+	s := nybShift(p)
 	if p < 16 {
-		s := 60 - 4*uint(p)
 		x.hi = x.hi&^(0xf<<s) | uint64(v)<<s
 	} else {
-		s := 60 - 4*uint(p-16)
 		x.lo = x.lo&^(0xf<<s) | uint64(v)<<s
 	}
 	return x
 }
+
+// nybShift returns the shift of nybble p (0 to 31) within its half of an
+// address (hi for p < 16, lo after).
+func nybShift(p int) uint { return 60 - 4*uint(p&15) }
 
 // NewTGA builds the tree and the ranked candidate groups from seeds (any
 // order, duplicates allowed; zones dropped). It returns an error for a seed
@@ -1356,10 +1359,11 @@ func (t *TGA) Generate(budget int) ([][16]byte, error) {
 	gs := groupStream{t: t, gap: newOpenCache()}
 	if budget+len(t.seeds) <= oneSetMax {
 		// Loading many seeds into the set costs more than probing the
-		// TGA's own seed set for each address drawn.
-		e := newEmitter(t.seeds, t.block, budget)
+		// TGA's own seed set for each address drawn. The stream drops
+		// blocked addresses itself, so the emitter has no ranges to check.
+		e := newEmitter(t.seeds, nil, budget)
 		if len(t.seeds) > 2*budget {
-			e = newHeldEmitter(&t.seedSet, t.block, budget)
+			e = newHeldEmitter(&t.seedSet, nil, budget)
 		}
 		for !e.full() {
 			n := len(e.buf)
@@ -1422,9 +1426,8 @@ func openPrefix(r []ipRange, x u128) uint8 {
 		return 129
 	}
 	for l := range 128 {
-		// The host bits of a /l.
-		m := u128{^uint64(0) >> min(l, 64), ^uint64(0) >> max(l-64, 0)}
-		if cmpU128(u128{x.hi &^ m.hi, x.lo &^ m.lo}, lo) >= 0 && cmpU128(u128{x.hi | m.hi, x.lo | m.lo}, hi) <= 0 {
+		mh, ml := hostMask(uint(128 - l))
+		if cmpU128(u128{x.hi &^ mh, x.lo &^ ml}, lo) >= 0 && cmpU128(u128{x.hi | mh, x.lo | ml}, hi) <= 0 {
 			return uint8(l)
 		}
 	}

@@ -424,7 +424,7 @@ func (g *liveGroup) leafRange(dst []u128, k, end, n int) ([]u128, int) {
 		ps    [leafW]int       // per digit: the nybble
 		radix [leafW]int       // and how many values it takes
 		val   [leafW][16]uint8 // the value of each digit
-		in    [leafW]uint16    // bit i: digit value i does not make the slot empty by itself
+		in    [leafW]uint16    // bit i: digit value i is in (the core for a hull slot, the hull for an out one); a slot with every digit in is empty
 	)
 	nw := 0
 	for w := g.wild; w != 0; w &= w - 1 {
@@ -507,10 +507,6 @@ func spreadBits(x uint32) uint32 {
 	x = (x | x<<2) & 0x33333333
 	return (x | x<<1) & 0x55555555
 }
-
-// nybShift returns the shift of nybble p within its half of an address
-// (hi for p < 16, lo after).
-func nybShift(p int) uint { return 60 - 4*uint(p&15) }
 
 // sharedBits returns how many leading bits every address of the group
 // has in common with its base (a lower bound).

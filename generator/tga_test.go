@@ -924,8 +924,8 @@ func TestOpenPrefix(t *testing.T) {
 	}
 	// hits reports whether the /l of x holds a blocked address.
 	hits := func(x u128, l int) bool {
-		m := u128{^uint64(0) >> min(l, 64), ^uint64(0) >> max(l-64, 0)}
-		lo, hi := u128{x.hi &^ m.hi, x.lo &^ m.lo}, u128{x.hi | m.hi, x.lo | m.lo}
+		mh, ml := hostMask(uint(128 - l))
+		lo, hi := u128{x.hi &^ mh, x.lo &^ ml}, u128{x.hi | mh, x.lo | ml}
 		for _, b := range block {
 			if cmpU128(u128{b.fromHi, b.fromLo}, hi) <= 0 && cmpU128(u128{b.toHi, b.toLo}, lo) >= 0 {
 				return true
