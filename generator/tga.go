@@ -1472,7 +1472,7 @@ func (s *groupStream) fill(dst []u128, n int) []u128 {
 			// misses overlap.
 			s.nl, s.j, s.k = min(groupBatch, len(s.t.groups)-s.gi), 0, 0
 			for j := range s.nl {
-				s.lgs[j] = s.t.liveGroup(int32(s.gi + j))
+				s.t.loadGroup(&s.lgs[j], int32(s.gi+j))
 			}
 			for j := range s.nl {
 				g := &s.lgs[j]

@@ -150,6 +150,7 @@ func (d *firstSeen) addFPs(fps []uint64) {
 func (d *firstSeen) mark(fresh []uint64) []uint64 {
 	fresh = growHuge(fresh[:0], (d.n+63)/64)[:(d.n+63)/64]
 	clear(fresh)
+	clear(d.tab)
 	// Bucket by bucket: a table of what it held, then the batch's part in
 	// stream order; what is new joins it.
 	for b, e := range d.end {
@@ -162,21 +163,26 @@ func (d *firstSeen) mark(fresh []uint64) []uint64 {
 		if cap(d.tab) < c {
 			d.tab = make([]uint64, c)
 		}
-		tab, mask := d.tab[:c], uint64(c-1)
-		clear(tab)
+		// The table is cleared once a batch, not once a bucket: a slot
+		// holds a fingerprint of this bucket (bit 63 and the bucket bits
+		// equal tag) or is empty.
+		tab, mask, sh := d.tab[:c], uint64(c-1), 63-d.lg
+		tag := batch[0] >> sh
 		for _, f := range old {
 			i := f & mask
-			for tab[i] != 0 {
+			for t := tab[i]; t != f && t>>sh == tag; t = tab[i] {
 				i = (i + 1) & mask
 			}
 			tab[i] = f
 		}
 		for j, f := range batch {
 			i := f & mask
-			for tab[i] != 0 && tab[i] != f {
+			t := tab[i]
+			for t != f && t>>sh == tag {
 				i = (i + 1) & mask
+				t = tab[i]
 			}
-			if tab[i] == 0 {
+			if t != f {
 				tab[i] = f
 				old = append(old, f)
 				fresh[at[j]>>6] |= 1 << (at[j] & 63)
