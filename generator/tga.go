@@ -1035,7 +1035,9 @@ func marginalYield(t *TGA, held []u128, budget int) (hit, pred [nFam]float64) {
 	}
 	e := newEmitter(t.seeds, t.block, budget)
 	for gi := 0; gi < len(t.groups) && !e.full(); gi++ {
-		g, f := t.liveGroup(int32(gi)), t.groups[gi].fam
+		var g liveGroup
+		t.loadGroup(&g, int32(gi))
+		f := t.groups[gi].fam
 		r := min(float64(g.rate), 1-1e-7)       // a rate rounded up to 1 stays finite as odds
 		raw := r / (1 - r) / float64(t.mult[f]) // odds undone, then the factor
 		for k, n := 0, g.slots(); k < n && !e.full(); {
@@ -1075,7 +1077,9 @@ func familyYield(t *TGA, held []u128) (hit, pred [nFam]float64) {
 		hs.add(s)
 	}
 	for gi := range t.groups {
-		g, f := t.liveGroup(int32(gi)), t.groups[gi].fam
+		var g liveGroup
+		t.loadGroup(&g, int32(gi))
+		f := t.groups[gi].fam
 		n := g.slots()
 		step := max(1, n/calibSlots)
 		for k := 0; k < n; k += step {

@@ -297,7 +297,7 @@ func (r *TGARun) First() (netip.Addr, bool) {
 	if c := r.spawnCur[l]; int(c) < len(r.spawn[l]) {
 		g = r.spawn[l][c]
 	} else {
-		g = r.t.liveGroup(r.t.byLeaf[r.cur[l]])
+		r.t.loadGroup(&g, r.t.byLeaf[r.cur[l]])
 	}
 	var first netip.Addr
 	for k := range g.slots() {
@@ -652,7 +652,7 @@ func (r *TGARun) pop() bool {
 			r.g = r.spawn[l][sc]
 			r.spawnCur[l]++
 		case hasT:
-			r.g = r.t.liveGroup(r.t.byLeaf[tc])
+			r.t.loadGroup(&r.g, r.t.byLeaf[tc])
 			r.cur[l]++
 			r.setCurRate(l)
 		default:
