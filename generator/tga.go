@@ -364,10 +364,10 @@ type tgaStats struct {
 }
 
 func nyb(x u128, p int) int {
-	if p < 16 {
-		return int(x.hi>>nybShift(p)) & 0xf
-	}
-	return int(x.lo>>nybShift(p)) & 0xf
+	// Branch-free: whether p is in the high half is no better than a
+	// coin toss in Generate's stream.
+	lo := -uint64(p >> 4 & 1) // all ones for p ≥ 16
+	return int((x.hi&^lo|x.lo&lo)>>nybShift(p)) & 0xf
 }
 
 func setNyb(x u128, p, v int) u128 {

@@ -131,17 +131,22 @@ func (d *firstSeen) add(xs []u128) {
 
 // addFPs appends addresses with the fingerprints fps to the batch.
 func (d *firstSeen) addFPs(fps []uint64) {
+	// Fields in locals: the compiler reloads fields after each store.
+	bFP, bAt, end, room, n := d.bFP, d.bAt, d.end, d.room, d.n
 	for _, f := range fps {
 		b := d.bucket(f)
-		e := d.end[b]
-		if e == (b+1)*d.room {
-			d.layout(2 * d.room)
-			e = d.end[b]
+		e := end[b]
+		if e == (b+1)*room {
+			d.n = n
+			d.layout(2 * room)
+			bFP, bAt, room = d.bFP, d.bAt, d.room
+			e = end[b]
 		}
-		d.bFP[e], d.bAt[e] = f, int32(d.n)
-		d.end[b] = e + 1
-		d.n++
+		bFP[e], bAt[e] = f, int32(n)
+		end[b] = e + 1
+		n++
 	}
+	d.n = n
 }
 
 // mark sets bit i of fresh (resized to hold the batch: bit i%64 of word

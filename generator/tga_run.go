@@ -358,12 +358,9 @@ func (g *liveGroup) slotRange(dst []u128, k, end, n int) ([]u128, int) {
 		if end < 32 {
 			m &= 1<<max(end, 0) - 1
 		}
-		y, sh := g.base, nybShift(int(g.pos))
-		f := &y.hi // the half the nybble is in
-		if g.pos >= 16 {
-			f = &y.lo
-		}
-		rest := *f &^ (0xf << sh)
+		// The nybble's half picked by a mask, not a branch (see nyb).
+		sh, lo := nybShift(int(g.pos)), -uint64(g.pos>>4&1)
+		hi, low := g.base.hi&^(0xf<<sh&^lo), g.base.lo&^(0xf<<sh&lo)
 		for ; m != 0; m &= m - 1 {
 			k := bits.TrailingZeros32(m)
 			d := k>>1 + 1
@@ -371,8 +368,8 @@ func (g *liveGroup) slotRange(dst []u128, k, end, n int) ([]u128, int) {
 			if k&1 != 0 {
 				v = b - d
 			}
-			*f = rest | uint64(v)<<sh
-			dst = append(dst, y)
+			nv := uint64(v) << sh
+			dst = append(dst, u128{hi | nv&^lo, low | nv&lo})
 		}
 		return dst, end
 	case kindWalk, kindIID:
