@@ -908,6 +908,31 @@ func testGenerateMatchesOneSet(t *testing.T, seeds []netip.Addr) {
 	}
 }
 
+// TestNybbles checks nyb and setNyb, which refAt shares with the code it
+// checks, against the address's bytes.
+func TestNybbles(t *testing.T) {
+	r := testutil.Rand(t)
+	for range 1000 {
+		x := u128{r.Uint64(), r.Uint64()}
+		var a [16]byte
+		putU128(&a, x)
+		for p := range 32 {
+			want := int(a[p/2] >> (4 * (1 - p%2)) & 0xf)
+			if got := nyb(x, p); got != want {
+				t.Fatalf("nyb(%x, %d) = %d, want %d", a, p, got, want)
+			}
+			v := r.IntN(16)
+			b := a
+			b[p/2] = b[p/2]&^(0xf<<(4*(1-p%2))) | byte(v)<<(4*(1-p%2))
+			var got [16]byte
+			putU128(&got, setNyb(x, p, v))
+			if got != b {
+				t.Fatalf("setNyb(%x, %d, %d) = %x, want %x", a, p, v, got, b)
+			}
+		}
+	}
+}
+
 // TestOpenPrefix checks openPrefix against the built-in list: the /L it
 // returns holds no blocked address and, for L > 0, the /(L-1) does; on
 // addresses at and next to every range's edges, and at random.
