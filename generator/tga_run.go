@@ -704,8 +704,8 @@ func (t *TGA) liveGroup(gi int32) liveGroup {
 // loadGroup sets *lg to group gi, field by field: a liveGroup built on
 // the stack and copied would be read back in 16-byte loads that span its
 // narrower stores, which the CPU cannot forward (each waits for the
-// stores to reach the cache); in Generate's loop that cost 33 ns a
-// group, written in place 9 ns (bench/RESULTS.md).
+// stores to reach the cache); in Generate's loop that cost 31 to 44 ns
+// a group, written in place 9 to 10 ns (bench/RESULTS.md).
 func (t *TGA) loadGroup(lg *liveGroup, gi int32) {
 	g := &t.groups[gi]
 	lg.base = t.seeds[g.anchor]
