@@ -694,13 +694,6 @@ func (r *TGARun) head(l int32) (float64, int32, bool) {
 	return best * r.mult[l], gi, true
 }
 
-// liveGroup returns group gi as a liveGroup.
-func (t *TGA) liveGroup(gi int32) liveGroup {
-	var lg liveGroup
-	t.loadGroup(&lg, gi)
-	return lg
-}
-
 // loadGroup sets *lg to group gi, field by field: a liveGroup built on
 // the stack and copied would be read back in 16-byte loads that span its
 // narrower stores, which the CPU cannot forward (each waits for the

@@ -908,6 +908,14 @@ func testGenerateMatchesOneSet(t *testing.T, seeds []netip.Addr) {
 	}
 }
 
+// liveGroup returns group gi as a liveGroup (the code loads groups in
+// place, see loadGroup).
+func (t *TGA) liveGroup(gi int32) liveGroup {
+	var lg liveGroup
+	t.loadGroup(&lg, gi)
+	return lg
+}
+
 // TestNybbles checks nyb and setNyb, which refAt shares with the code it
 // checks, against the address's bytes.
 func TestNybbles(t *testing.T) {
