@@ -35,7 +35,7 @@ type firstSeen struct {
 	room int
 	n    int      // the batch's size so far
 	fps  []uint64 // scratch: the fingerprints of the addresses added
-	tab  []uint64 // scratch: a bucket's table; 0 is empty
+	tab  []uint64 // scratch: a bucket's table; a slot of another bucket (or 0) is empty
 }
 
 // firstBucket is about the most fingerprints a bucket of a firstSeen is
