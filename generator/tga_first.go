@@ -17,13 +17,13 @@ import (
 // that bucket's fingerprints so far, and the answers are bits of one
 // bitset (a bit per address: 200 KB for 1.6 M, which stays in the L2
 // cache while it is written at random). A table holds up to about
-// firstBucket fingerprints (128 KiB) and stays in the L2 cache while it
-// is used. One hash set of the whole stream (16 MiB at a 1 M budget) is
-// probed at random instead, and on the machine of bench/RESULTS.md a
-// lookup in it took 80 to 93 ns, its slot loaded ahead or not (the loads
-// alone 55 ns), most of it waiting for memory. The price is that each
-// batch rebuilds the tables from all they hold, so batches should be few
-// and large (Generate needs two).
+// firstBucket fingerprints, at a load of 1/8 to 1/4 (256 to 512 KiB),
+// and stays in the L2 cache while it is used. One hash set of the whole
+// stream (16 MiB at a 1 M budget) is probed at random instead, and on
+// the machine of bench/RESULTS.md a lookup in it took 80 to 93 ns, its
+// slot loaded ahead or not (the loads alone 55 ns), most of it waiting
+// for memory. The price is that each batch rebuilds the tables from all
+// they hold, so batches should be few and large (Generate needs two).
 type firstSeen struct {
 	lg   uint       // log2 of the bucket count
 	seen [][]uint64 // per bucket: every fingerprint so far
@@ -39,7 +39,7 @@ type firstSeen struct {
 }
 
 // firstBucket is about the most fingerprints a bucket of a firstSeen is
-// meant to hold, so that its table (2 to 4 times as many 8-byte slots)
+// meant to hold, so that its table (4 to 8 times as many 8-byte slots)
 // fits the L2 cache.
 const firstBucket = 8192
 
@@ -164,7 +164,10 @@ func (d *firstSeen) mark(fresh []uint64) []uint64 {
 			continue
 		}
 		old := d.seen[b]
-		c := 16 << max(bits.Len(uint(2*(len(old)+len(batch))))-4, 0)
+		// A load of 1/8 to 1/4: at 1/4 to 1/2 a lookup more often
+		// probes a second slot, and the check took 4 ms more of a 1 M
+		// call on the 6GAN set (bench/RESULTS.md).
+		c := 1 << max(bits.Len(uint(4*(len(old)+len(batch)))), 5)
 		if cap(d.tab) < c {
 			d.tab = make([]uint64, c)
 		}
