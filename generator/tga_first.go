@@ -88,14 +88,13 @@ func sqrtInt(n int) int {
 	return r
 }
 
-// bucket returns the bucket of fingerprint f: bits 62 down of f (bit 63
-// is always set), so that ascending fingerprints are in bucket order.
-func (d *firstSeen) bucket(f uint64) int {
-	if d.lg == 0 {
-		return 0
-	}
-	return int(f << 1 >> (64 - d.lg))
-}
+// bucket returns the bucket of fingerprint f (see bucketOf).
+func (d *firstSeen) bucket(f uint64) int { return bucketOf(f, d.lg) }
+
+// bucketOf returns the bucket of fingerprint f among 2^lg: bits 62 down
+// of f (bit 63 is always set), so that ascending fingerprints are in
+// bucket order. At lg 0 the shift is by 64, which gives 0 in Go.
+func bucketOf(f uint64, lg uint) int { return int(f << 1 >> (64 - lg)) }
 
 // begin starts a batch of about n addresses.
 func (d *firstSeen) begin(n int) {
@@ -132,9 +131,9 @@ func (d *firstSeen) add(xs []u128) {
 // addFPs appends addresses with the fingerprints fps to the batch.
 func (d *firstSeen) addFPs(fps []uint64) {
 	// Fields in locals: the compiler reloads fields after each store.
-	bFP, bAt, end, room, n := d.bFP, d.bAt, d.end, d.room, d.n
+	bFP, bAt, end, room, n, lg := d.bFP, d.bAt, d.end, d.room, d.n, d.lg
 	for _, f := range fps {
-		b := d.bucket(f)
+		b := bucketOf(f, lg)
 		e := end[b]
 		if e == (b+1)*room {
 			d.n = n
