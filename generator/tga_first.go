@@ -164,8 +164,8 @@ func (d *firstSeen) mark(fresh []uint64) []uint64 {
 		}
 		old := d.seen[b]
 		// A load of 1/8 to 1/4: at 1/4 to 1/2 a lookup more often
-		// probes a second slot, and the check took 4 ms more of a 1 M
-		// call on the 6GAN set (bench/RESULTS.md).
+		// probes a second slot, and the check took 3.5 to 4 ms more
+		// of a 1 M call on the 6GAN set (bench/RESULTS.md).
 		c := 1 << max(bits.Len(uint(4*(len(old)+len(batch)))), 5)
 		if cap(d.tab) < c {
 			d.tab = make([]uint64, c)
