@@ -1473,10 +1473,9 @@ func (s *groupStream) fill(dst []u128, n int) []u128 {
 			}
 			// Groups are loaded groupBatch at a time, so the cache
 			// misses on their anchors, scattered over the seeds,
-			// overlap. Each is sized right after its load, in one loop:
-			// the switches on its kind then follow each other (two
-			// loops, one to load and one to size, took 1 to 5 ms more
-			// CPU time in a 1 M call on the 6GAN set, bench/RESULTS.md).
+			// overlap. Each is sized in the loop that loads it: a
+			// second loop to size them took 1 to 5 ms more CPU time in
+			// a 1 M call on the 6GAN set (bench/RESULTS.md).
 			s.nl, s.j, s.k = min(groupBatch, len(s.t.groups)-s.gi), 0, 0
 			for j := range s.nl {
 				gi, g := s.gi+j, &s.lgs[j]
