@@ -1348,16 +1348,19 @@ func (t *TGA) Regions() []Region { return slices.Clone(t.regions) }
 // unless they are more than twice the budget: then the TGA's own seed set
 // is probed too, which costs less than loading them (measured in
 // bench/RESULTS.md). Past it they are drawn in batches,
-// each checked as a whole for repeats (see firstSeen): the first batch
-// is the budget, and each further one what is left of it times the
-// addresses drawn per candidate so far, plus 10 %; two batches were
-// enough at every budget of the evaluation in bench/RESULTS.md that
-// takes this path (100 K to 1 M on 6GAN, 300 K and 1 M on 6Graph). A
+// each checked as a whole for repeats (see firstSeen). A batch ends when
+// a sample of its addresses says it holds what is left of the budget in
+// new ones, or when its buffers are full: they hold 3/2 addresses a
+// candidate left at first (the 6GAN set drew 1.46 a candidate at a 1 M
+// budget, 6Graph 1.06), and after that 11/10 of as many as drawn a
+// candidate so far. On the evaluation's 6GAN split one batch is enough at
+// a 1 M budget and two at 100 K and 300 K; on 6Graph, one at each. A
 // group whose addresses all lie in a prefix free of blocked addresses
 // (see openPrefix) is not checked address by address. Besides the
 // result (16 bytes a candidate) Generate then allocates about 29 bytes
-// an address of its largest batch and 10 bytes a seed or candidate: 56 MB
-// at a 1 M budget on the 6GAN set. It is safe for concurrent use.
+// an address of its largest batch's buffers and 10 bytes a seed or
+// candidate: 72 MB at a 1 M budget on the 6GAN set. It is safe for
+// concurrent use.
 func (t *TGA) Generate(budget int) ([][16]byte, error) {
 	budget = max(budget, 0)
 	gs := groupStream{t: t, gap: newOpenCache()}
@@ -1378,6 +1381,19 @@ func (t *TGA) Generate(budget int) ([][16]byte, error) {
 		}
 		return e.result()
 	}
+	out, _ := t.generateBatched(&gs, budget, firstDraws)
+	return out, exhausted(len(out), budget)
+}
+
+// firstDraws is how many addresses Generate's first batch has room for,
+// per candidate of the budget (see Generate).
+const firstDraws = 1.5
+
+// generateBatched is Generate past oneSetMax, from gs as newly made: its
+// first batch has buffers for perCand addresses a candidate of the
+// budget, each further one for 11/10 of as many as drawn a candidate so
+// far. It returns the candidates and how many batches it took.
+func (t *TGA) generateBatched(gs *groupStream, budget int, perCand float64) ([][16]byte, int) {
 	out := make([][16]byte, 0, budget)
 	fs := newFirstSeen(t.seedFPs, budget+len(t.seeds))
 	var (
@@ -1385,21 +1401,30 @@ func (t *TGA) Generate(budget int) ([][16]byte, error) {
 		fresh []uint64
 		drawn int
 	)
-	for len(out) < budget {
-		want := budget - len(out)
+	batches := 0
+	for ; len(out) < budget; batches++ {
+		// A batch is drawn, a run at a time, each run's fingerprints
+		// taken while it is in the cache, until the sample says it
+		// holds what is left of the budget in new addresses (see
+		// firstSeen.enough), or until it fills its buffers. A full
+		// batch is checked, and the rest drawn in another, not copied
+		// to larger buffers.
+		need := budget - len(out)
+		guess := int(float64(need) * perCand)
 		if len(out) > 0 {
-			want = int(float64(want)*float64(drawn)/float64(len(out))*1.1) + 256
+			guess = int(float64(need)*float64(drawn)/float64(len(out))*1.1) + drawRun
 		}
-		// Drawn a run at a time, each run's fingerprints taken while it
-		// is in the cache.
-		raw = growHuge(raw[:0], want+lineMax)
-		fs.begin(want)
-		for len(raw) < want {
+		raw = growHuge(raw[:0], guess+drawRun+lineMax)
+		fs.begin(guess + drawRun)
+		for len(raw) < guess {
 			n := len(raw)
-			if raw = gs.fill(raw, min(drawRun, want-n)); len(raw) == n {
+			if raw = gs.fill(raw, drawRun); len(raw) == n {
 				break
 			}
 			fs.add(raw[n:])
+			if fs.enough(need) {
+				break
+			}
 		}
 		if len(raw) == 0 {
 			break
@@ -1415,7 +1440,7 @@ func (t *TGA) Generate(budget int) ([][16]byte, error) {
 			}
 		}
 	}
-	return out, exhausted(len(out), budget)
+	return out, batches
 }
 
 // drawRun is how many addresses Generate draws before it takes their

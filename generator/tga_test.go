@@ -779,9 +779,11 @@ func TestU128Set(t *testing.T) {
 // TestFirstSeen streams fingerprints with repeats, within a batch and
 // across batches, some of them held from the start, in batches of 1 to
 // 50,000, through a firstSeen of one bucket and of several, and checks
-// each answer against a map.
+// each answer, and the sample's count of new fingerprints, against a map.
 func TestFirstSeen(t *testing.T) {
 	r := testutil.Rand(t)
+	// The first firstSeen is made for a 16th of what it is given, so that
+	// its sample's set outgrows its room.
 	for _, n := range []int{1000, 100_000} {
 		pool := make([]uint64, n/2)
 		for i := range pool {
@@ -789,7 +791,7 @@ func TestFirstSeen(t *testing.T) {
 		}
 		pre := slices.Clone(pool[:n/20])
 		slices.Sort(pre)
-		d := newFirstSeen(pre, n)
+		d := newFirstSeen(pre, n>>(4*b2i(n == 1000)))
 		if n > firstBucket && d.lg == 0 {
 			t.Fatalf("n=%d: one bucket", n)
 		}
@@ -809,6 +811,19 @@ func TestFirstSeen(t *testing.T) {
 			d.begin(size >> (k % 2 * 3))
 			for i := 0; i < size; i += 500 {
 				d.addFPs(fps[i:min(i+500, size)])
+				d.sample()
+			}
+			// The sample's count: the batch's new fingerprints in the
+			// sample buckets, each once.
+			sampNew, inBatch := 0, map[uint64]bool{}
+			for _, f := range fps {
+				if d.bucket(f) < d.ns && !seen[f] && !inBatch[f] {
+					sampNew++
+				}
+				inBatch[f] = true
+			}
+			if d.sampNew != sampNew {
+				t.Fatalf("n=%d, batch of %d: the sample counts %d new, want %d", n, size, d.sampNew, sampNew)
 			}
 			fresh = d.mark(fresh)
 			if len(fresh) != (size+63)/64 {
@@ -904,6 +919,22 @@ func testGenerateMatchesOneSet(t *testing.T, seeds []netip.Addr) {
 		got, err := tg.Generate(budget)
 		if (err == nil) != (wantErr == nil) || !slices.Equal(got, want) {
 			t.Fatalf("budget %d: %d candidates (%v), one set gives %d (%v)", budget, len(got), err, len(want), wantErr)
+		}
+		if budget+len(tg.seeds) <= oneSetMax {
+			continue
+		}
+		// The batched path with a first batch too small to hold the
+		// budget: later batches, and their sizing from the ratio so
+		// far, have to give the same.
+		for _, perCand := range []float64{1, 0.3} {
+			gs := groupStream{t: tg, gap: newOpenCache()}
+			got, batches := tg.generateBatched(&gs, budget, perCand)
+			if !slices.Equal(got, want) {
+				t.Fatalf("budget %d, first batch for %v a candidate: %d candidates, one set gives %d", budget, perCand, len(got), len(want))
+			}
+			if batches < 2 {
+				t.Fatalf("budget %d, first batch for %v a candidate: %d batch", budget, perCand, batches)
+			}
 		}
 	}
 }
