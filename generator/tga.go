@@ -1351,10 +1351,11 @@ func (t *TGA) Regions() []Region { return slices.Clone(t.regions) }
 // each checked as a whole for repeats (see firstSeen). A batch ends when
 // a sample of its addresses says it holds what is left of the budget in
 // new ones, or when its buffers are full: they hold 3/2 addresses a
-// candidate left at first (the 6GAN set drew 1.46 a candidate at a 1 M
-// budget, 6Graph 1.06), and after that 11/10 of as many as drawn a
-// candidate so far. On the evaluation's 6GAN split one batch is enough at
-// a 1 M budget and two at 100 K and 300 K; on 6Graph, one at each. A
+// candidate left at first (at a 1 M budget the evaluation's splits drew
+// 1.46 a candidate on 6GAN and 1.06 on 6Graph), and after that 11/10 of
+// as many as drawn a candidate so far. On the 6GAN split one batch is
+// enough at a 1 M budget and two at 100 K and 300 K; on 6Graph, one at
+// each. A
 // group whose addresses all lie in a prefix free of blocked addresses
 // (see openPrefix) is not checked address by address. Besides the
 // result (16 bytes a candidate) Generate then allocates about 29 bytes
@@ -1391,8 +1392,9 @@ const firstDraws = 1.5
 
 // generateBatched is Generate past oneSetMax, from gs as newly made: its
 // first batch has buffers for perCand addresses a candidate of the
-// budget, each further one for 11/10 of as many as drawn a candidate so
-// far. It returns the candidates and how many batches it took.
+// budget (drawRun at least), each further one for 11/10 of as many as
+// drawn a candidate so far. It returns the candidates and how many
+// batches it took.
 func (t *TGA) generateBatched(gs *groupStream, budget int, perCand float64) ([][16]byte, int) {
 	out := make([][16]byte, 0, budget)
 	fs := newFirstSeen(t.seedFPs, budget+len(t.seeds))
@@ -1410,7 +1412,7 @@ func (t *TGA) generateBatched(gs *groupStream, budget int, perCand float64) ([][
 		// batch is checked, and the rest drawn in another, not copied
 		// to larger buffers.
 		need := budget - len(out)
-		guess := int(float64(need) * perCand)
+		guess := max(int(float64(need)*perCand), drawRun)
 		if len(out) > 0 {
 			guess = int(float64(need)*float64(drawn)/float64(len(out))*1.1) + drawRun
 		}

@@ -924,9 +924,9 @@ func testGenerateMatchesOneSet(t *testing.T, seeds []netip.Addr) {
 			continue
 		}
 		// The batched path with a first batch too small to hold the
-		// budget: later batches, and their sizing from the ratio so
-		// far, have to give the same.
-		for _, perCand := range []float64{1, 0.3} {
+		// budget (down to drawRun addresses): later batches, and their
+		// sizing from the ratio so far, have to give the same.
+		for _, perCand := range []float64{1, 0.3, 1e-9} {
 			gs := groupStream{t: tg, gap: newOpenCache()}
 			got, batches := tg.generateBatched(&gs, budget, perCand)
 			if !slices.Equal(got, want) {
