@@ -1342,12 +1342,12 @@ func (t *TGA) Regions() []Region { return slices.Clone(t.regions) }
 // is skipped, which happens with probability below 2e-7 in a 1 M budget,
 // and never yields a duplicate.
 //
-// When the budget and the seeds come to at most oneSetMax, the groups'
-// addresses are checked one by one against one hash set (of 2 MiB at
-// most, which stays in the L2 cache), which holds the seeds as well
+// When the budget and the seeds come to at most oneSetMax and the seeds
+// to at most oneSetSeeds, the groups' addresses are checked one by one
+// against one hash set (of 1 MiB at most), which holds the seeds as well
 // unless they are more than twice the budget: then the TGA's own seed set
 // is probed too, which costs less than loading them (measured in
-// bench/RESULTS.md). Past it they are drawn in batches,
+// bench/RESULTS.md). Otherwise they are drawn in batches,
 // each checked as a whole for repeats (see firstSeen). A batch ends when
 // a sample of its addresses says it holds what is left of the budget in
 // new ones, or when its buffers are full: they hold 3/2 addresses a
@@ -1365,7 +1365,7 @@ func (t *TGA) Regions() []Region { return slices.Clone(t.regions) }
 func (t *TGA) Generate(budget int) ([][16]byte, error) {
 	budget = max(budget, 0)
 	gs := groupStream{t: t, gap: newOpenCache()}
-	if budget+len(t.seeds) <= oneSetMax {
+	if oneSet(budget, len(t.seeds)) {
 		// Loading many seeds into the set costs more than probing the
 		// TGA's own seed set for each address drawn. The stream drops
 		// blocked addresses itself, so the emitter has no ranges to check.
@@ -1692,9 +1692,22 @@ const (
 	groupBatch = 32  // groups Generate loads at a time
 	lineMax    = 15  // the most addresses a line holds: its nybble's other values
 	// oneSetMax is the most seeds and budget together that Generate
-	// checks in one hash set (see Generate).
-	oneSetMax = 1 << 17
+	// checks in one hash set (see Generate): the most whose set is 1 MiB
+	// (see newU128Set). oneSetSeeds is the most seeds. Past either the
+	// batched path was faster (bench/RESULTS.md): by 10 to 14 % on the
+	// 6Graph set at 90 K to 100 K, where the set would be 2 MiB, and by
+	// 10 to 25 % at every budget from 1 K on the 6GAN split (37 K seeds),
+	// 2× on the full 6GAN set (90 K seeds). With 4 to 5 K seeds the one
+	// set was as fast or faster below that.
+	oneSetMax   = (1<<17 - 2) * 2 / 3
+	oneSetSeeds = 1 << 14
 )
+
+// oneSet reports whether Generate checks a budget with seeds seeds in one
+// hash set.
+func oneSet(budget, seeds int) bool {
+	return budget+seeds <= oneSetMax && seeds <= oneSetSeeds
+}
 
 // newEmitter returns an emitter that never takes an address in seeds or
 // in block. Its set holds the seeds and the budget, at load 1/2.

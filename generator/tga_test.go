@@ -858,7 +858,8 @@ func TestFirstSeen(t *testing.T) {
 // TestGenerateMatchesOneSet checks Generate against one hash set that
 // takes the groups' addresses one by one (at), in the group order: the
 // same candidates in the same order, at budgets Generate checks in one
-// set and in batches.
+// set (probing the TGA's seed set, at 0 to 1,000, or holding the seeds,
+// at 30,000) and in batches.
 func TestGenerateMatchesOneSet(t *testing.T) {
 	t.Run("6graph", func(t *testing.T) {
 		testGenerateMatchesOneSet(t, realSeeds(t, "hitlist-seeds-6graph-5k.txt"))
@@ -905,7 +906,7 @@ func testGenerateMatchesOneSet(t *testing.T, seeds []netip.Addr) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, budget := range []int{0, 1, 1000, 200_000} {
+	for _, budget := range []int{0, 1, 1000, 30_000, 200_000} {
 		e := newEmitter(tg.seeds, tg.block, budget)
 		for gi := 0; gi < len(tg.groups) && !e.full(); gi++ {
 			g := tg.liveGroup(int32(gi))
@@ -920,7 +921,7 @@ func testGenerateMatchesOneSet(t *testing.T, seeds []netip.Addr) {
 		if (err == nil) != (wantErr == nil) || !slices.Equal(got, want) {
 			t.Fatalf("budget %d: %d candidates (%v), one set gives %d (%v)", budget, len(got), err, len(want), wantErr)
 		}
-		if budget+len(tg.seeds) <= oneSetMax {
+		if oneSet(budget, len(tg.seeds)) {
 			continue
 		}
 		// The batched path with a first batch too small to hold the
