@@ -1696,7 +1696,7 @@ const (
 	// (see newU128Set). oneSetSeeds is the most seeds. Past either the
 	// batched path was faster (bench/RESULTS.md): by 10 to 14 % on the
 	// 6Graph set at 90 K to 100 K, where the set would be 2 MiB, and by
-	// 10 to 25 % at every budget from 1 K on the 6GAN split (37 K seeds),
+	// 6 to 25 % at every budget from 1 K on the 6GAN split (37 K seeds),
 	// 2× on the full 6GAN set (90 K seeds). With 4 to 5 K seeds the one
 	// set was as fast or faster below that.
 	oneSetMax   = (1<<17 - 2) * 2 / 3
