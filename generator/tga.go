@@ -1354,14 +1354,13 @@ func (t *TGA) Regions() []Region { return slices.Clone(t.regions) }
 // candidate left at first (at a 1 M budget the evaluation's splits drew
 // 1.46 a candidate on 6GAN and 1.06 on 6Graph), and after that 11/10 of
 // as many as drawn a candidate so far. On the 6GAN split one batch is
-// enough at a 1 M budget and two at 100 K and 300 K; on 6Graph, one at
-// each. A
-// group whose addresses all lie in a prefix free of blocked addresses
-// (see openPrefix) is not checked address by address. Besides the
-// result (16 bytes a candidate) Generate then allocates about 29 bytes
-// an address of its largest batch's buffers and 10 bytes a seed or
-// candidate: 72 MB at a 1 M budget on the 6GAN set. It is safe for
-// concurrent use.
+// enough at a 1 M budget and two at 100 K and 300 K; on 6Graph one at
+// 100 K to 1 M. A group whose addresses all lie in a prefix free of
+// blocked addresses (see openPrefix) is not checked address by address.
+// Besides the result (16 bytes a candidate) Generate then allocates
+// about 29 bytes an address of its largest batch's buffers and 10 bytes
+// a seed or candidate: 72 MB at a 1 M budget on the 6GAN split. It is
+// safe for concurrent use.
 func (t *TGA) Generate(budget int) ([][16]byte, error) {
 	budget = max(budget, 0)
 	gs := groupStream{t: t, gap: newOpenCache()}
