@@ -739,8 +739,12 @@ func TestOpenGap(t *testing.T) {
 // TestU128Set fills a set to its load limit with addresses that differ
 // in one bit, the zero address and random ones, and checks every answer
 // against a map: no fingerprint of them collides, and each address keeps
-// its slot.
+// its slot. It also checks that oneSetMax is the most a 1 MiB set holds.
 func TestU128Set(t *testing.T) {
+	// oneSetMax is the most whose set is 1 MiB (see Generate).
+	if a, b := len(newU128Set(oneSetMax).keys)*8, len(newU128Set(oneSetMax+1).keys)*8; a != 1<<20 || b == a {
+		t.Fatalf("sets for oneSetMax and one more: %d and %d bytes, want 1 MiB and more", a, b)
+	}
 	r := testutil.Rand(t)
 	const n = 1 << 12
 	s := newU128Set(n)
