@@ -106,17 +106,21 @@ func writeCandidates(w io.Writer, cands [][16]byte) error {
 
 // tgaResult is one row of the eval: one method at one budget.
 type tgaResult struct {
-	Method      string  `json:"method"`
-	Budget      int     `json:"budget"`
-	Candidates  int     `json:"candidates"`
-	Hits        int     `json:"hits"`
-	Recall      float64 `json:"recall"`
-	HitRate     float64 `json:"hit_rate"`
-	New64       int     `json:"new_64s"`
-	New48       int     `json:"new_48s"`
-	CandPerS    float64 `json:"candidates_per_s"`
-	BuildS      float64 `json:"build_s,omitempty"`
-	GenerationS float64 `json:"generation_s"`
+	Method     string  `json:"method"`
+	Budget     int     `json:"budget"`
+	Candidates int     `json:"candidates"`
+	Hits       int     `json:"hits"`
+	Recall     float64 `json:"recall"`
+	HitRate    float64 `json:"hit_rate"`
+	New64      int     `json:"new_64s"`
+	New48      int     `json:"new_48s"`
+	// CandPerS is Candidates over GenerationS, the median of the timed
+	// calls; FirstCandPerS is the same for the first of them alone.
+	CandPerS      float64 `json:"candidates_per_s"`
+	FirstCandPerS float64 `json:"first_call_candidates_per_s"`
+	BuildS        float64 `json:"build_s,omitempty"`
+	GenerationS   float64 `json:"generation_s"`
+	FirstS        float64 `json:"first_call_s"`
 }
 
 type tgaEvalReport struct {
@@ -126,6 +130,7 @@ type tgaEvalReport struct {
 	Train   int         `json:"train"`
 	HeldOut int         `json:"held_out"`
 	RNGSeed uint64      `json:"rng_seed"`
+	Runs    int         `json:"runs"` // timed calls per method and budget
 	Results []tgaResult `json:"results"`
 }
 
@@ -158,7 +163,7 @@ func tgaSplit(seeds []netip.Addr, seed uint64) (capped int, train, test []netip.
 }
 
 // tgaScore scores candidates against the held-out set.
-func tgaScore(method string, budget int, cands [][16]byte, train, test []netip.Addr, gen time.Duration) tgaResult {
+func tgaScore(method string, budget int, cands [][16]byte, train, test []netip.Addr, gen tgaTiming) tgaResult {
 	held := make(map[[16]byte]bool, len(test))
 	for _, a := range test {
 		held[a.As16()] = true
@@ -186,17 +191,61 @@ func tgaScore(method string, budget int, cands [][16]byte, train, test []netip.A
 		}
 	}
 	r := tgaResult{Method: method, Budget: budget, Candidates: len(cands), Hits: hits,
-		New64: len(new64), New48: len(new48), GenerationS: gen.Seconds()}
+		New64: len(new64), New48: len(new48), GenerationS: gen.median.Seconds(), FirstS: gen.first.Seconds()}
 	if len(test) > 0 {
 		r.Recall = float64(hits) / float64(len(test))
 	}
 	if len(cands) > 0 {
 		r.HitRate = float64(hits) / float64(len(cands))
 	}
-	if gen > 0 {
-		r.CandPerS = float64(len(cands)) / gen.Seconds()
+	if gen.median > 0 {
+		r.CandPerS = float64(len(cands)) / gen.median.Seconds()
+	}
+	if gen.first > 0 {
+		r.FirstCandPerS = float64(len(cands)) / gen.first.Seconds()
 	}
 	return r
+}
+
+// tgaTiming is the wall time of the timed calls of one method at one
+// budget: the median of all of them and the first alone.
+type tgaTiming struct{ median, first time.Duration }
+
+// timeGeneration calls gen runs times (at least once), each after a
+// garbage collection, with GOMAXPROCS at 1 for the calls, so the garbage
+// collector and the generation share one core (the generators are
+// single-threaded) and the times are one core's. It returns the first
+// call's candidates and their times, and fails when a later call's
+// candidates differ from the first's: every method is deterministic.
+// ErrExhausted from gen is not an error: the candidates are scored as
+// they are.
+func timeGeneration(runs int, gen func() ([][16]byte, error)) ([][16]byte, tgaTiming, error) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var first [][16]byte
+	ds := make([]time.Duration, 0, max(runs, 1))
+	for i := range max(runs, 1) {
+		runtime.GC()
+		start := time.Now()
+		c, err := gen()
+		d := time.Since(start)
+		if err != nil && !errors.Is(err, generator.ErrExhausted) {
+			return nil, tgaTiming{}, err
+		}
+		if i == 0 {
+			first = c
+		} else if !slices.Equal(c, first) {
+			return nil, tgaTiming{}, fmt.Errorf("timed call %d gave other candidates than the first", i+1)
+		}
+		ds = append(ds, d)
+	}
+	tm := tgaTiming{first: ds[0]}
+	slices.Sort(ds)
+	if n := len(ds); n%2 == 1 {
+		tm.median = ds[n/2]
+	} else {
+		tm.median = (ds[n/2-1] + ds[n/2]) / 2
+	}
+	return first, tm, nil
 }
 
 func parseBudgets(s string) ([]int, error) {
@@ -216,16 +265,21 @@ func newTGAEvalCmd() *cobra.Command {
 	var seeds, budgets, plotPath string
 	var asJSON bool
 	var prior float64
+	var runs int
 	cmd := &cobra.Command{
-		Use:   "eval --seeds FILE [--budget 10000,100000,1000000] [--json] [--plot FILE] [--live-prior N]",
+		Use:   "eval --seeds FILE [--budget 10000,100000,1000000] [--runs N] [--json] [--plot FILE] [--live-prior N]",
 		Short: "Evaluate the TGA and two baselines on a held-out 20% of the seeds",
 		Long: `Eval runs the offline protocol: cap the seeds at 2,000 per /32, shuffle with a
 fixed RNG seed and hold out 20%, generate from the other 80%, and report per
 budget the candidates, hits on the held-out seeds, recall, hit rate, new /64s and
-/48s hit (not holding a training seed) and candidates/s (generation only, one
-call a budget, each after a garbage collection so that it does not pay for the
-garbage of what ran before it; the TGA's one-off build time is reported
-apart). The baselines run on the same
+/48s hit (not holding a training seed) and candidates/s on one core
+(generation only; the TGA's one-off build time is reported apart). Each method
+generates each budget --runs times (default 5), each call after a garbage
+collection so that it does not pay for the garbage of what ran before it, and
+with GOMAXPROCS at 1, so the garbage collector runs on the generation's one
+core; candidates/s is over the median call, "first call" over the first alone
+(which also pays for the heap's growth), and every call must give the same
+candidates. The baselines run on the same
 split: low-byte (::1, ::2, ... in every training /64) and subnet-walk (each
 seed's IID in the /64s 1, -1, 2, -2, ... away). The row tga-live is the
 expansion a scan with --tga runs (generator.TGARun) in a simulated scan whose
@@ -246,7 +300,10 @@ budget (PNG, SVG or PDF by extension).`,
 			if err != nil {
 				return err
 			}
-			rep, err := tgaEval(seeds, ss, bs, prior)
+			if runs < 1 {
+				return fmt.Errorf("--runs %d: want at least 1", runs)
+			}
+			rep, err := tgaEval(seeds, ss, bs, prior, runs)
 			if err != nil {
 				return err
 			}
@@ -263,11 +320,12 @@ budget (PNG, SVG or PDF by extension).`,
 			}
 			fmt.Fprintf(w, "%s: %d seeds, %d after the /32 cap, train %d, held out %d (rng seed %d)\n",
 				rep.Seeds, rep.Read, rep.Capped, rep.Train, rep.HeldOut, rep.RNGSeed)
+			fmt.Fprintf(w, "candidates/s: one core, the median of %d calls; first call: the first alone\n", rep.Runs)
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "method\tbudget\tcandidates\thits\trecall\thit rate\tnew /64s\tnew /48s\tcandidates/s\t")
+			fmt.Fprintln(tw, "method\tbudget\tcandidates\thits\trecall\thit rate\tnew /64s\tnew /48s\tcandidates/s\tfirst call\t")
 			for _, r := range rep.Results {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2f%%\t%.3f%%\t%d\t%d\t%.3g\t\n", r.Method, r.Budget, r.Candidates,
-					r.Hits, 100*r.Recall, 100*r.HitRate, r.New64, r.New48, r.CandPerS)
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2f%%\t%.3f%%\t%d\t%d\t%.3g\t%.3g\t\n", r.Method, r.Budget, r.Candidates,
+					r.Hits, 100*r.Recall, 100*r.HitRate, r.New64, r.New48, r.CandPerS, r.FirstCandPerS)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -283,62 +341,46 @@ budget (PNG, SVG or PDF by extension).`,
 	}
 	cmd.Flags().StringVar(&seeds, "seeds", "", "seed file (\"-\" for stdin)")
 	cmd.Flags().StringVar(&budgets, "budget", "10000,100000,1000000", "comma-separated budgets")
+	cmd.Flags().IntVar(&runs, "runs", 5, "timed calls per method and budget (candidates/s is over the median)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "write JSON")
 	cmd.Flags().StringVar(&plotPath, "plot", "", "draw recall against budget to this file")
 	cmd.Flags().Float64Var(&prior, "live-prior", 0, "Prior of the tga-live run, in expected hits (0: the run's default)")
 	return cmd
 }
 
-func tgaEval(name string, seeds []netip.Addr, budgets []int, prior float64) (*tgaEvalReport, error) {
+func tgaEval(name string, seeds []netip.Addr, budgets []int, prior float64, runs int) (*tgaEvalReport, error) {
 	capped, train, test := tgaSplit(seeds, tgaSplitSeed)
-	rep := &tgaEvalReport{Seeds: name, Read: len(seeds), Capped: capped, Train: len(train), HeldOut: len(test), RNGSeed: tgaSplitSeed}
+	rep := &tgaEvalReport{Seeds: name, Read: len(seeds), Capped: capped, Train: len(train), HeldOut: len(test),
+		RNGSeed: tgaSplitSeed, Runs: max(runs, 1)}
 	start := time.Now()
 	t, err := generator.NewTGA(train, generator.TGAConfig{})
 	if err != nil {
 		return nil, err
 	}
 	build := time.Since(start)
-	for _, b := range budgets {
-		runtime.GC()
-		start := time.Now()
-		c, err := t.Generate(b)
-		if err != nil && !errors.Is(err, generator.ErrExhausted) {
-			return nil, err
-		}
-		r := tgaScore("tga", b, c, train, test, time.Since(start))
-		r.BuildS = build.Seconds()
-		rep.Results = append(rep.Results, r)
-	}
 	live := make(map[netip.Addr]bool, len(test))
 	for _, a := range test {
 		live[a] = true
 	}
-	for _, b := range budgets {
-		runtime.GC()
-		start := time.Now()
-		c, err := tgaLive(t, b, live, prior)
-		if err != nil {
-			return nil, err
-		}
-		r := tgaScore("tga-live", b, c, train, test, time.Since(start))
-		r.BuildS = build.Seconds()
-		rep.Results = append(rep.Results, r)
-	}
 	for _, m := range []struct {
 		name string
-		f    func([]netip.Addr, int) ([][16]byte, error)
+		f    func(int) ([][16]byte, error)
 	}{
-		{"low-byte", func(s []netip.Addr, n int) ([][16]byte, error) { return generator.LowByteCandidates(s, n, nil) }},
-		{"subnet-walk", func(s []netip.Addr, n int) ([][16]byte, error) { return generator.SubnetWalkCandidates(s, n, nil) }},
+		{"tga", t.Generate},
+		{"tga-live", func(n int) ([][16]byte, error) { return tgaLive(t, n, live, prior) }},
+		{"low-byte", func(n int) ([][16]byte, error) { return generator.LowByteCandidates(train, n, nil) }},
+		{"subnet-walk", func(n int) ([][16]byte, error) { return generator.SubnetWalkCandidates(train, n, nil) }},
 	} {
 		for _, b := range budgets {
-			runtime.GC()
-			start := time.Now()
-			c, err := m.f(train, b)
-			if err != nil && !errors.Is(err, generator.ErrExhausted) {
-				return nil, err
+			c, tm, err := timeGeneration(runs, func() ([][16]byte, error) { return m.f(b) })
+			if err != nil {
+				return nil, fmt.Errorf("%s at budget %d: %w", m.name, b, err)
 			}
-			rep.Results = append(rep.Results, tgaScore(m.name, b, c, train, test, time.Since(start)))
+			r := tgaScore(m.name, b, c, train, test, tm)
+			if strings.HasPrefix(m.name, "tga") {
+				r.BuildS = build.Seconds()
+			}
+			rep.Results = append(rep.Results, r)
 		}
 	}
 	return rep, nil

@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/p2pnet/widescan/generator"
 )
 
 func runTGA(t *testing.T, args ...string) (string, string, error) {
@@ -83,7 +88,7 @@ func TestTGAEvalJSONAndPlot(t *testing.T) {
 	}
 	seeds := writeSeeds(t, lines...)
 	png := filepath.Join(t.TempDir(), "r.png")
-	out, _, err := runTGA(t, "eval", "--seeds", seeds, "--budget", "100,1000", "--json", "--plot", png)
+	out, _, err := runTGA(t, "eval", "--seeds", seeds, "--budget", "100,1000", "--runs", "2", "--json", "--plot", png)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,13 +96,20 @@ func TestTGAEvalJSONAndPlot(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Train != 160 || rep.HeldOut != 40 || len(rep.Results) != 8 {
+	if rep.Train != 160 || rep.HeldOut != 40 || len(rep.Results) != 8 || rep.Runs != 2 {
 		t.Fatalf("report %+v", rep)
 	}
 	for _, r := range rep.Results {
 		if r.Candidates != r.Budget || r.Hits > r.Candidates || r.Recall != float64(r.Hits)/40 {
 			t.Errorf("row %+v", r)
 		}
+		if r.GenerationS <= 0 || r.FirstS <= 0 || r.CandPerS != float64(r.Candidates)/r.GenerationS ||
+			r.FirstCandPerS != float64(r.Candidates)/r.FirstS {
+			t.Errorf("row %+v: times and rates disagree", r)
+		}
+	}
+	if _, _, err := runTGA(t, "eval", "--seeds", seeds, "--runs", "0"); err == nil || !strings.Contains(err.Error(), "--runs 0") {
+		t.Errorf("--runs 0: err = %v", err)
 	}
 	if st, err := os.Stat(png); err != nil || st.Size() == 0 {
 		t.Fatalf("plot: %v", err)
@@ -145,5 +157,42 @@ func TestTGASplitHoldsOutEachSlash32Alike(t *testing.T) {
 	// 2,000 kept in the big /32: expect 400 held out (sd about 18).
 	if big < 320 || big > 480 {
 		t.Fatalf("%d of the big /32's 2000 capped seeds held out, want about 400 of %d", big, len(te))
+	}
+}
+
+func TestTimeGeneration(t *testing.T) {
+	cands := [][16]byte{{1}, {2}, {3}}
+	calls := 0
+	got, tm, err := timeGeneration(3, func() ([][16]byte, error) {
+		calls++
+		time.Sleep([]time.Duration{30, 2, 1}[calls-1] * time.Millisecond)
+		return cands, nil
+	})
+	if err != nil || calls != 3 || len(got) != 3 {
+		t.Fatalf("%d calls, %d candidates, err %v", calls, len(got), err)
+	}
+	// The first call slept longest, so it is not the median: the
+	// median is the 2 ms call.
+	if tm.first < 30*time.Millisecond || tm.median < 2*time.Millisecond || tm.median >= tm.first {
+		t.Errorf("timing %+v", tm)
+	}
+
+	// Exhausting the budget is scored, not an error.
+	ex := fmt.Errorf("2 of 3: %w", generator.ErrExhausted)
+	if got, _, err := timeGeneration(2, func() ([][16]byte, error) { return cands[:2], ex }); err != nil || len(got) != 2 {
+		t.Errorf("exhausted: %d candidates, err %v", len(got), err)
+	}
+	boom := errors.New("boom")
+	if _, _, err := timeGeneration(2, func() ([][16]byte, error) { return nil, boom }); !errors.Is(err, boom) {
+		t.Errorf("err = %v, want boom", err)
+	}
+	// A method whose calls disagree is an error.
+	n := 0
+	_, _, err = timeGeneration(2, func() ([][16]byte, error) {
+		n++
+		return cands[:n], nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "timed call 2") {
+		t.Errorf("differing calls: err = %v", err)
 	}
 }
