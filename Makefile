@@ -22,9 +22,10 @@ build:
 		echo "build: no CUDA headers (make deps-cuda), so no bin/widescan-gpu: --backend auto generates on the CPU"; \
 	fi
 
-# deps installs what the privileged tests need: iproute2 (ip netns, veth).
+# deps installs what the privileged tests need: iproute2 (ip netns, veth) and
+# iputils-ping (the testbed tests ping through it).
 deps:
-	@command -v ip >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2; }
+	@command -v ip >/dev/null 2>&1 && command -v ping >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 iputils-ping; }
 
 # deps-demo adds tshark, which checks the dry run's pcap.
 deps-demo: deps
