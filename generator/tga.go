@@ -139,7 +139,7 @@ type Region struct {
 // shrunk towards the factor of all families.
 // A leaf is checked only on its addresses off every seed's line, the
 // part lines do not emit first. Two marginal rounds follow: the 4/5 TGA
-// is rebuilt with the factors so far and emits its candidates in order,
+// is re-ranked with the factors so far and emits its candidates in order,
 // deduplicated (150 a seed, 2 M at most), and each family's factor is
 // re-learnt from the hits and rates of only the candidates it emitted,
 // so the addresses a better group emits first no longer count for it
@@ -155,6 +155,7 @@ type TGA struct {
 	block   []ipRange
 	openLen []uint8    // per seed: its openPrefix
 	groups  []tgaGroup // by descending rate
+	base    []float32  // per group: its rate before its family's factor, for recalibrate (calibrate's TGA only)
 	regions []Region
 
 	// The tree, kept for TGARun's feedback: nodes in preorder.
@@ -408,12 +409,23 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 	slices.SortFunc(ss, cmpU128)
 	ss = slices.Compact(ss)
 	block := blockRanges(bl)
-	return buildTGA(ss, block, leaf, statMin, calibrate(ss, block, leaf, statMin), 1), nil
+	return buildTGA(ss, block, leaf, statMin, calibrate(ss, block, leaf, statMin), 1, false), nil
+}
+
+// unitFactors returns calibration factors of 1 for every family.
+func unitFactors() *[nFam]float32 {
+	var mult [nFam]float32
+	for f := range mult {
+		mult[f] = 1
+	}
+	return &mult
 }
 
 // buildTGA builds the TGA of seeds (sorted, distinct), each group's rate
-// multiplied by its family's calibration factor in mult.
-func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]float32, densScale float64) *TGA {
+// multiplied by its family's calibration factor in mult. With keepBase it
+// keeps each group's rate before the factor, so that recalibrate can
+// re-rank it.
+func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]float32, densScale float64, keepBase bool) *TGA {
 	t := &TGA{block: block, seeds: seeds, mult: mult, dens: densClasses(seeds, densScale)}
 	n := len(t.seeds)
 	t.seedSet = newU128Set(n)
@@ -716,8 +728,11 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 						continue
 					}
 					f := famLine(int(leafVar[a][p]), jClass(int(j)), b, in) + nFamBase*uint16(t.dens[a])
-					r := stats[statOf[a]].line[p][leafVar[a][p]][jClass(int(j))][b] * float32(j+1) * mult[f]
-					t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r), kindLine, p, in, b), anchor: a, vals: vs, fam: f})
+					r := stats[statOf[a]].line[p][leafVar[a][p]][jClass(int(j))][b] * float32(j+1)
+					t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r*mult[f]), kindLine, p, in, b), anchor: a, vals: vs, fam: f})
+					if keepBase {
+						t.base = append(t.base, r)
+					}
 				}
 			}
 		}
@@ -744,8 +759,11 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 						continue // the side (both: the farther) stops before the bucket
 					}
 					fm := famWalk(f, walkClass(int(w.c)), b, b2i(end != 0)) + nFamBase*uint16(t.dens[i])
-					r := st.walk[f][walkClass(int(w.c))][b] * mult[fm]
-					t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r), kind, b, int(down), side), anchor: int32(i), vals: up, fam: fm})
+					r := st.walk[f][walkClass(int(w.c))][b]
+					t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r*mult[fm]), kind, b, int(down), side), anchor: int32(i), vals: up, fam: fm})
+					if keepBase {
+						t.base = append(t.base, r)
+					}
 				}
 			}
 		}
@@ -753,6 +771,9 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 			for v := 1; v <= lowMax; v++ {
 				f := famLow(v) + nFamBase*uint16(t.dens[i])
 				t.groups = append(t.groups, tgaGroup{key: groupKey(odds(st.low[v]*mult[f]), kindLow, 0, v, 0), anchor: int32(i), fam: f})
+				if keepBase {
+					t.base = append(t.base, st.low[v])
+				}
 			}
 		}
 	}
@@ -772,36 +793,60 @@ func buildTGA(seeds []u128, block []ipRange, leaf, statMin int, mult *[nFam]floa
 				continue
 			}
 			f := famLeaf(w, lg.seeds, part) + nFamBase*uint16(t.dens[lg.anchor])
-			r := float32(lg.seeds) / float32(size) * mult[f]
+			r := float32(lg.seeds) / float32(size)
 			// The wildcard mask: its high half in the key's d, its low
 			// half in vals; the part in pos.
-			t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r), kindLeaf, part, int(lg.wild>>16)-1<<15, 0), anchor: lg.anchor, vals: uint16(lg.wild), fam: f})
+			t.groups = append(t.groups, tgaGroup{key: groupKey(odds(r*mult[f]), kindLeaf, part, int(lg.wild>>16)-1<<15, 0), anchor: lg.anchor, vals: uint16(lg.wild), fam: f})
+			if keepBase {
+				t.base = append(t.base, r)
+			}
 		}
 	}
-	sortGroups(t.groups)
-
-	// Keep the tree for TGARun, and the groups by leaf (a stable counting
-	// sort, so each leaf's stay by rate).
+	// Keep the tree for TGARun.
 	t.leafOf, t.nodeStat, t.stats = leafOf, statAt, stats
 	t.parent = make([]int32, len(nodes))
 	for k, nd := range nodes {
 		t.parent[k] = nd.parent
 	}
-	t.leafGrp = make([]int32, len(nodes)+1)
+	t.rank()
+	return t
+}
+
+// rank sorts t's groups (and their base rates) by cmpGroup and groups
+// them by their anchor's leaf (a stable counting sort, so each leaf's
+// stay by rate). No two groups have the same key and anchor, so the
+// order does not depend on the order they were in.
+func (t *TGA) rank() {
+	sortGroups(t.groups, t.base)
+	t.leafGrp = make([]int32, len(t.parent)+1)
 	for _, g := range t.groups {
-		t.leafGrp[leafOf[g.anchor]+1]++
+		t.leafGrp[t.leafOf[g.anchor]+1]++
 	}
-	for k := range nodes {
+	for k := range t.parent {
 		t.leafGrp[k+1] += t.leafGrp[k]
 	}
 	t.byLeaf = make([]int32, len(t.groups))
-	next := slices.Clone(t.leafGrp[:len(nodes)])
+	next := slices.Clone(t.leafGrp[:len(t.parent)])
 	for gi, g := range t.groups {
-		l := leafOf[g.anchor]
+		l := t.leafOf[g.anchor]
 		t.byLeaf[next[l]] = int32(gi)
 		next[l]++
 	}
-	return t
+}
+
+// recalibrate re-ranks t, built with other calibration factors, as if it
+// had been built with mult: each group's rate is its base rate times its
+// family's factor in mult, read as odds (bit for bit what buildTGA
+// computes), and the groups are ranked again. The tree, the statistics
+// and the groups' addresses do not depend on the factors, so calibrate's
+// marginal rounds and NewTGA re-rank a TGA rather than build it again.
+func (t *TGA) recalibrate(mult *[nFam]float32) {
+	t.mult = mult
+	for i := range t.groups {
+		g := &t.groups[i]
+		g.key = uint64(^math.Float32bits(odds(t.base[i]*mult[g.fam])))<<32 | g.key&(1<<32-1)
+	}
+	t.rank()
 }
 
 // cmpGroup orders groups by key, then anchor.
@@ -809,14 +854,31 @@ func cmpGroup(a, b tgaGroup) int {
 	return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.anchor, b.anchor))
 }
 
-// sortGroups sorts gs by cmpGroup: an LSD radix sort, 16 bits a pass
-// (anchor, then key; a pass whose digit is the same for all is skipped),
-// for the millions of groups of a large seed set; a comparison sort
-// below radixMin groups.
-func sortGroups(gs []tgaGroup) {
+// sortGroups sorts gs by cmpGroup, and base (one entry a group, or nil)
+// with it: an LSD radix sort, 16 bits a pass (anchor, then key; a pass
+// whose digit is the same for all is skipped), for the millions of
+// groups of a large seed set; a comparison sort below radixMin groups.
+func sortGroups(gs []tgaGroup, base []float32) {
 	const radixMin = 1 << 14
 	if len(gs) < radixMin {
-		slices.SortFunc(gs, cmpGroup)
+		type gb struct {
+			g tgaGroup
+			b float32
+		}
+		s := make([]gb, len(gs))
+		for i, g := range gs {
+			s[i].g = g
+			if base != nil {
+				s[i].b = base[i]
+			}
+		}
+		slices.SortFunc(s, func(a, b gb) int { return cmpGroup(a.g, b.g) })
+		for i := range s {
+			gs[i] = s[i].g
+			if base != nil {
+				base[i] = s[i].b
+			}
+		}
 		return
 	}
 	digit := func(g *tgaGroup, pass int) int {
@@ -826,6 +888,10 @@ func sortGroups(gs []tgaGroup) {
 		return int(g.key >> (16 * (pass - 2)) & 0xffff)
 	}
 	src, dst := gs, make([]tgaGroup, len(gs))
+	var bsrc, bdst []float32
+	if base != nil {
+		bsrc, bdst = base, make([]float32, len(base))
+	}
 	cnt := make([]int, 1<<16)
 	for pass := range 6 {
 		clear(cnt)
@@ -840,15 +906,27 @@ func sortGroups(gs []tgaGroup) {
 			cnt[d] = sum
 			sum += c
 		}
-		for i := range src {
-			d := digit(&src[i], pass)
-			dst[cnt[d]] = src[i]
-			cnt[d]++
+		if base == nil {
+			for i := range src {
+				d := digit(&src[i], pass)
+				dst[cnt[d]] = src[i]
+				cnt[d]++
+			}
+		} else {
+			for i := range src {
+				d := digit(&src[i], pass)
+				dst[cnt[d]], bdst[cnt[d]] = src[i], bsrc[i]
+				cnt[d]++
+			}
+			bsrc, bdst = bdst, bsrc
 		}
 		src, dst = dst, src
 	}
 	if &src[0] != &gs[0] {
 		copy(gs, src)
+		if base != nil {
+			copy(base, bsrc)
+		}
 	}
 }
 
@@ -950,24 +1028,23 @@ const (
 // the factor of all families (each a prior of calibPrior hits).
 // So the leave-one-out rates of the different kinds of group, whose
 // biases differ, are put on one scale: the yield on seeds the TGA did
-// not see. Then calibRounds marginal rounds rebuild the 4/5 TGA with the
-// factors so far, emit its first calibBudget candidates a seed (calibMax
-// at most) as Generate does, and re-learn each family's factor from the
-// candidates it emitted alone (marginalYield), shrunk towards its last
-// factor times the change in the yield of all families. A family whose
-// addresses better groups emit first is so rated by what it adds. The
-// build costs three TGA builds on 4/5 of the seeds more than one on all
-// of them. Under calibMin seeds every factor is 1.
+// not see. Then calibRounds marginal rounds re-rank the 4/5 TGA with the
+// factors so far (recalibrate: the same TGA as one built with them),
+// emit its first calibBudget candidates a seed (calibMax at most) as
+// Generate does, and re-learn each family's factor from the candidates
+// it emitted alone (marginalYield), shrunk towards its last factor times
+// the change in the yield of all families. A family whose addresses
+// better groups emit first is so rated by what it adds. The build costs
+// one TGA build on 4/5 of the seeds, the check of its groups against the
+// fifth and two re-rankings more than one build on all of them. Under
+// calibMin seeds every factor is 1.
 func calibrate(seeds []u128, block []ipRange, leaf, statMin int) *[nFam]float32 {
-	var mult [nFam]float32
-	for f := range mult {
-		mult[f] = 1
-	}
+	mult := unitFactors()
 	if len(seeds) < calibMin {
-		return &mult
+		return mult
 	}
 	train, held := calibSplit(seeds)
-	sub := buildTGA(train, block, leaf, statMin, &mult, float64(len(seeds))/float64(len(train)))
+	sub := buildTGA(train, block, leaf, statMin, mult, float64(len(seeds))/float64(len(train)), true)
 	hit, pred := familyYield(sub, held)
 	var th, tp float64
 	for f := range nFam {
@@ -975,7 +1052,7 @@ func calibrate(seeds []u128, block []ipRange, leaf, statMin int) *[nFam]float32 
 		tp += pred[f]
 	}
 	if th == 0 || tp == 0 {
-		return &mult
+		return mult
 	}
 	all := th / tp
 	for f := range nFamBase {
@@ -1004,7 +1081,7 @@ func calibrate(seeds []u128, block []ipRange, leaf, statMin int) *[nFam]float32 
 	// emitted first (its overlap with them is no longer counted twice).
 	budget := min(calibBudget*len(train), calibMax)
 	for range calibRounds {
-		sub := buildTGA(train, block, leaf, statMin, &mult, float64(len(seeds))/float64(len(train)))
+		sub.recalibrate(mult)
 		hit, pred := marginalYield(sub, held, budget)
 		var th, tp float64
 		for f := range nFam {
@@ -1022,7 +1099,7 @@ func calibrate(seeds []u128, block []ipRange, leaf, statMin int) *[nFam]float32 
 			mult[k] = float32((hit[k] + calibPrior) / (pred[k] + calibPrior/(float64(mult[k])*ratio)))
 		}
 	}
-	return &mult
+	return mult
 }
 
 // marginalYield emits t's first budget candidates, as Generate does, and

@@ -447,7 +447,7 @@ func TestCalibrate(t *testing.T) {
 	}
 	train, held := calibSplit(seeds)
 	worst := func(mult *[nFam]float32) (ratio float64, fam int) {
-		hit, pred := marginalYield(buildTGA(train, nil, 16, 16, mult, 1), held, calibBudget*len(train))
+		hit, pred := marginalYield(buildTGA(train, nil, 16, 16, mult, 1, false), held, calibBudget*len(train))
 		for f := range pred {
 			pred[f] *= float64(mult[f])
 		}
@@ -1029,12 +1029,24 @@ func TestSortGroups(t *testing.T) {
 				gs[i].key = gs[i/2].key // ties on the key
 			}
 		}
+		// Each group's base rate names it (its index), so the test can
+		// tell that the base rates moved with their groups.
+		base := make([]float32, n)
+		for i := range base {
+			base[i] = float32(i)
+		}
 		want := slices.Clone(gs)
 		slices.SortStableFunc(want, cmpGroup)
-		sortGroups(gs)
+		orig := slices.Clone(gs)
+		plain := slices.Clone(gs)
+		sortGroups(gs, base)
+		sortGroups(plain, nil)
 		for i := range gs {
-			if cmpGroup(gs[i], want[i]) != 0 {
-				t.Fatalf("n=%d: group %d is %+v, want %+v", n, i, gs[i], want[i])
+			if cmpGroup(gs[i], want[i]) != 0 || cmpGroup(plain[i], want[i]) != 0 {
+				t.Fatalf("n=%d: group %d is %+v (without base rates %+v), want %+v", n, i, gs[i], plain[i], want[i])
+			}
+			if o := orig[int(base[i])]; o != gs[i] {
+				t.Fatalf("n=%d: group %d is %+v, but its base rate is that of %+v", n, i, gs[i], o)
 			}
 		}
 	}
@@ -1059,5 +1071,40 @@ func TestInsideVals(t *testing.T) {
 		if got := insideVals(mask); got != want {
 			t.Fatalf("insideVals(%016b) = %016b, want %016b", mask, got, want)
 		}
+	}
+}
+
+// TestRecalibrateIsABuild checks that a TGA built with one set of
+// calibration factors and re-ranked with another (as calibrate's marginal
+// rounds do) is, group for group and leaf for leaf, the TGA built with
+// the other.
+func TestRecalibrateIsABuild(t *testing.T) {
+	var seeds []u128
+	for _, a := range realSeeds(t, "hitlist-seeds-6graph-5k.txt") {
+		seeds = append(seeds, u128From(a))
+	}
+	slices.SortFunc(seeds, cmpU128)
+	seeds = slices.Compact(seeds)
+	block := blockRanges(builtin(t))
+	r := testutil.Rand(t)
+	mult := unitFactors()
+	for f := range mult {
+		mult[f] = float32(math.Exp(4 * (r.Float64() - 0.5))) // e^-2 to e^2
+	}
+	got := buildTGA(seeds, block, 16, 16, unitFactors(), 1.25, true)
+	if len(got.base) != len(got.groups) {
+		t.Fatalf("%d base rates for %d groups", len(got.base), len(got.groups))
+	}
+	before := slices.Clone(got.groups)
+	got.recalibrate(mult)
+	want := buildTGA(seeds, block, 16, 16, mult, 1.25, false)
+	if want.base != nil {
+		t.Fatal("a build without keepBase kept the base rates")
+	}
+	if slices.Equal(before, want.groups) {
+		t.Fatal("the factors did not change the ranking: the test tests nothing")
+	}
+	if !slices.Equal(got.groups, want.groups) || !slices.Equal(got.byLeaf, want.byLeaf) || !slices.Equal(got.leafGrp, want.leafGrp) || got.mult != mult {
+		t.Fatal("the re-ranked TGA is not the TGA built with its factors")
 	}
 }
