@@ -1153,19 +1153,32 @@ func familyYield(t *TGA, held []u128) (hit, pred [nFam]float64) {
 	for _, s := range held {
 		hs.add(s)
 	}
+	var xs []u128
 	for gi := range t.groups {
 		var g liveGroup
 		t.loadGroup(&g, int32(gi))
 		f := t.groups[gi].fam
 		n := g.slots()
 		step := max(1, n/calibSlots)
-		for k := 0; k < n; k += step {
-			x, ok := g.at(k)
-			if !ok || t.seedSet.has(x) || g.kind == kindLeaf && t.onLine(x, g.wild) {
+		xs = xs[:0]
+		if step == 1 {
+			// Every slot: one call appends their addresses in order, as
+			// a loop over at does, without at's work per slot.
+			xs, _ = g.slotRange(xs, 0, n, n)
+		} else {
+			for k := 0; k < n; k += step {
+				if x, ok := g.at(k); ok {
+					xs = append(xs, x)
+				}
+			}
+		}
+		for _, x := range xs {
+			fp := fingerprint(x) // both sets' (see u128Set)
+			if _, seed := t.seedSet.findFP(fp); seed || g.kind == kindLeaf && t.onLine(x, g.wild) {
 				continue
 			}
 			pred[f] += float64(g.rate)
-			if hs.has(x) {
+			if _, in := hs.findFP(fp); in {
 				hit[f]++
 			}
 		}
