@@ -28,6 +28,14 @@ type TGAConfig struct {
 	// StatSeeds is the fewest seeds a tree node needs to keep yield
 	// statistics of its own (smaller nodes use their parent's). 0 means 16.
 	StatSeeds int
+	// Progress, when not nil, is called as each step of NewTGA's build
+	// starts, with its index (from 0), the number of steps and what it
+	// does, and once more when the build is done, with step == steps and
+	// what "". The build has 5 steps (4 of calibration, then the TGA of
+	// all the seeds), or 1 under 100 seeds, which are not calibrated; a
+	// calibration that ends early skips to the last step. It is called on
+	// the goroutine that called NewTGA, which it holds up while it runs.
+	Progress func(step, steps int, what string)
 }
 
 // Region is a leaf of the TGA's space-partition tree: the nybbles its seeds
@@ -409,7 +417,20 @@ func NewTGA(seeds []netip.Addr, cfg TGAConfig) (*TGA, error) {
 	slices.SortFunc(ss, cmpU128)
 	ss = slices.Compact(ss)
 	block := blockRanges(bl)
-	return buildTGA(ss, block, leaf, statMin, calibrate(ss, block, leaf, statMin), 1, false), nil
+	steps := 1
+	if len(ss) >= calibMin {
+		steps += calibSteps
+	}
+	progress := func(step int, what string) {
+		if cfg.Progress != nil {
+			cfg.Progress(step, steps, what)
+		}
+	}
+	mult := calibrate(ss, block, leaf, statMin, progress)
+	progress(steps-1, fmt.Sprintf("the tree and the groups of all %d seeds", len(ss)))
+	t := buildTGA(ss, block, leaf, statMin, mult, 1, false)
+	progress(steps, "")
+	return t, nil
 }
 
 // unitFactors returns calibration factors of 1 for every family.
@@ -1015,6 +1036,7 @@ const (
 	// emits, per seed it is built on and in all (the cap bounds the
 	// round's hash set to 32 MiB).
 	calibRounds = 2
+	calibSteps  = 2 + calibRounds // calibrate's steps (see TGAConfig.Progress)
 	calibBudget = 150
 	calibMax    = 2000000
 )
@@ -1038,13 +1060,21 @@ const (
 // one TGA build on 4/5 of the seeds, the check of its groups against the
 // fifth and two re-rankings more than one build on all of them. Under
 // calibMin seeds every factor is 1.
-func calibrate(seeds []u128, block []ipRange, leaf, statMin int) *[nFam]float32 {
+//
+// progress, when not nil, is called as each of its calibSteps steps
+// starts, with its index and what it does.
+func calibrate(seeds []u128, block []ipRange, leaf, statMin int, progress func(step int, what string)) *[nFam]float32 {
+	if progress == nil {
+		progress = func(int, string) {}
+	}
 	mult := unitFactors()
 	if len(seeds) < calibMin {
 		return mult
 	}
 	train, held := calibSplit(seeds)
+	progress(0, fmt.Sprintf("calibration: the tree and the groups of %d seeds", len(train)))
 	sub := buildTGA(train, block, leaf, statMin, mult, float64(len(seeds))/float64(len(train)), true)
+	progress(1, fmt.Sprintf("calibration: their groups checked against %d held-out seeds", len(held)))
 	hit, pred := familyYield(sub, held)
 	var th, tp float64
 	for f := range nFam {
@@ -1080,7 +1110,8 @@ func calibrate(seeds []u128, block []ipRange, leaf, statMin int) *[nFam]float32 
 	// deduplicated, so a family is charged only for what no better group
 	// emitted first (its overlap with them is no longer counted twice).
 	budget := min(calibBudget*len(train), calibMax)
-	for range calibRounds {
+	for r := range calibRounds {
+		progress(2+r, fmt.Sprintf("calibration: marginal round %d of %d", r+1, calibRounds))
 		sub.recalibrate(mult)
 		hit, pred := marginalYield(sub, held, budget)
 		var th, tp float64

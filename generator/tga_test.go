@@ -434,12 +434,12 @@ func TestCalibrate(t *testing.T) {
 		}
 	}
 	slices.SortFunc(seeds, cmpU128)
-	for f, m := range calibrate(seeds[:calibMin-1], nil, 16, 16) {
+	for f, m := range calibrate(seeds[:calibMin-1], nil, 16, 16, nil) {
 		if m != 1 {
 			t.Fatalf("family %d of %d seeds: factor %g, want 1", f, calibMin-1, m)
 		}
 	}
-	cal := calibrate(seeds, nil, 16, 16)
+	cal := calibrate(seeds, nil, 16, 16, nil)
 	for f, m := range cal {
 		if !(m > 0) || math.IsInf(float64(m), 0) {
 			t.Fatalf("family %d: factor %g", f, m)
@@ -1106,5 +1106,36 @@ func TestRecalibrateIsABuild(t *testing.T) {
 	}
 	if !slices.Equal(got.groups, want.groups) || !slices.Equal(got.byLeaf, want.byLeaf) || !slices.Equal(got.leafGrp, want.leafGrp) || got.mult != mult {
 		t.Fatal("the re-ranked TGA is not the TGA built with its factors")
+	}
+}
+
+// TestTGAProgress checks that NewTGA reports each step of its build in
+// order and then that it is done, with and without calibration.
+func TestTGAProgress(t *testing.T) {
+	seeds := realSeeds(t, "hitlist-seeds-6graph-5k.txt")
+	for _, tc := range []struct {
+		seeds []netip.Addr
+		steps int
+	}{{seeds, 1 + calibSteps}, {seeds[:calibMin-1], 1}} {
+		type call struct {
+			step, steps int
+			what        string
+		}
+		var calls []call
+		tg, err := NewTGA(tc.seeds, TGAConfig{Progress: func(step, steps int, what string) { calls = append(calls, call{step, steps, what}) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(calls) != tc.steps+1 {
+			t.Fatalf("%d seeds: %d calls %v, want %d", len(tc.seeds), len(calls), calls, tc.steps+1)
+		}
+		for i, c := range calls {
+			if c.step != i || c.steps != tc.steps || (c.what == "") != (i == tc.steps) {
+				t.Fatalf("%d seeds: call %d is %+v", len(tc.seeds), i, c)
+			}
+		}
+		if tg.Seeds() != len(tc.seeds) {
+			t.Fatalf("%d seeds, the TGA has %d", len(tc.seeds), tg.Seeds())
+		}
 	}
 }

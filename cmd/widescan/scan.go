@@ -241,7 +241,7 @@ func (f scanFlags) config(args []string) (widescan.Config, error) {
 		cfg.Unblock = append(cfg.Unblock, p)
 	}
 	if f.tga != "" {
-		t, err := newTGA(f.tga, cfg.Blocklist, cfg.Unblock)
+		t, err := newTGA(f.tga, cfg.Blocklist, cfg.Unblock, buildProgress(os.Stderr, f.noProgress))
 		if err != nil {
 			return cfg, err
 		}
@@ -368,8 +368,9 @@ func (f scanFlags) checkTGA(args []string) error {
 }
 
 // newTGA reads the seed file at path (as "widescan tga generate" does) and
-// builds the TGA with the scan's blocklist.
-func newTGA(path string, blocklist, unblock []netip.Prefix) (*generator.TGA, error) {
+// builds the TGA with the scan's blocklist, reporting the build's steps to
+// progress (nil: none).
+func newTGA(path string, blocklist, unblock []netip.Prefix, progress func(step, steps int, what string)) (*generator.TGA, error) {
 	seeds, err := generator.ReadSeedFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--tga: %w", err)
@@ -381,7 +382,7 @@ func newTGA(path string, blocklist, unblock []netip.Prefix) (*generator.TGA, err
 	if err != nil {
 		return nil, err
 	}
-	t, err := generator.NewTGA(seeds, generator.TGAConfig{Blocklist: bl})
+	t, err := generator.NewTGA(seeds, generator.TGAConfig{Blocklist: bl, Progress: progress})
 	if err != nil {
 		return nil, fmt.Errorf("--tga: %w", err)
 	}

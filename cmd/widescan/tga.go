@@ -18,7 +18,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -45,6 +47,7 @@ func newTGACmd() *cobra.Command {
 func newTGAGenerateCmd() *cobra.Command {
 	var seeds, out string
 	var budget int
+	var noProgress bool
 	cmd := &cobra.Command{
 		Use:   "generate --seeds FILE --budget N [-o FILE]",
 		Short: "Write N distinct candidates ranked by expected yield, one address per line",
@@ -62,7 +65,7 @@ When fewer exist it writes them all and says why on stderr.`,
 			if err != nil {
 				return err
 			}
-			t, err := generator.NewTGA(ss, generator.TGAConfig{})
+			t, err := generator.NewTGA(ss, generator.TGAConfig{Progress: buildProgress(cmd.ErrOrStderr(), noProgress)})
 			if err != nil {
 				return err
 			}
@@ -88,7 +91,41 @@ When fewer exist it writes them all and says why on stderr.`,
 	cmd.Flags().StringVar(&seeds, "seeds", "", "seed file (\"-\" for stdin)")
 	cmd.Flags().IntVar(&budget, "budget", 0, "number of candidates")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output file (default stdout)")
+	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "no progress bar of the build on stderr")
 	return cmd
+}
+
+// buildProgress returns a TGAConfig.Progress that draws the TGA build's
+// steps as a bar on w, or nil when quiet is set or w is not a terminal
+// (so logs and pipes get no bar).
+func buildProgress(w io.Writer, quiet bool) func(step, steps int, what string) {
+	if f, ok := w.(*os.File); quiet || !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return buildBar(w)
+}
+
+// buildBar returns a TGAConfig.Progress that draws the build's steps as a
+// bar on w, with the step under way as its description, and clears it
+// when the build is done.
+func buildBar(w io.Writer) func(step, steps int, what string) {
+	var bar *progressbar.ProgressBar
+	return func(step, steps int, what string) {
+		if bar == nil {
+			bar = progressbar.NewOptions(steps,
+				progressbar.OptionSetWriter(w),
+				progressbar.OptionSetDescription("tga build"),
+				progressbar.OptionShowCount(),
+				progressbar.OptionSetElapsedTime(true),
+				progressbar.OptionSetPredictTime(false),
+				progressbar.OptionClearOnFinish(),
+			)
+		}
+		if what != "" {
+			bar.Describe("tga build: " + what)
+		}
+		_ = bar.Set(step)
+	}
 }
 
 func writeCandidates(w io.Writer, cands [][16]byte) error {
@@ -266,6 +303,7 @@ func newTGAEvalCmd() *cobra.Command {
 	var asJSON bool
 	var prior float64
 	var runs int
+	var noProgress bool
 	cmd := &cobra.Command{
 		Use:   "eval --seeds FILE [--budget 10000,100000,1000000] [--runs N] [--json] [--plot FILE] [--live-prior N]",
 		Short: "Evaluate the TGA and two baselines on a held-out 20% of the seeds",
@@ -303,7 +341,7 @@ budget (PNG, SVG or PDF by extension).`,
 			if runs < 1 {
 				return fmt.Errorf("--runs %d: want at least 1", runs)
 			}
-			rep, err := tgaEval(seeds, ss, bs, prior, runs)
+			rep, err := tgaEval(seeds, ss, bs, prior, runs, buildProgress(cmd.ErrOrStderr(), noProgress))
 			if err != nil {
 				return err
 			}
@@ -342,18 +380,19 @@ budget (PNG, SVG or PDF by extension).`,
 	cmd.Flags().StringVar(&seeds, "seeds", "", "seed file (\"-\" for stdin)")
 	cmd.Flags().StringVar(&budgets, "budget", "10000,100000,1000000", "comma-separated budgets")
 	cmd.Flags().IntVar(&runs, "runs", 5, "timed calls per method and budget (candidates/s is over the median)")
+	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "no progress bar of the build on stderr")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "write JSON")
 	cmd.Flags().StringVar(&plotPath, "plot", "", "draw recall against budget to this file")
 	cmd.Flags().Float64Var(&prior, "live-prior", 0, "Prior of the tga-live run, in expected hits (0: the run's default)")
 	return cmd
 }
 
-func tgaEval(name string, seeds []netip.Addr, budgets []int, prior float64, runs int) (*tgaEvalReport, error) {
+func tgaEval(name string, seeds []netip.Addr, budgets []int, prior float64, runs int, progress func(step, steps int, what string)) (*tgaEvalReport, error) {
 	capped, train, test := tgaSplit(seeds, tgaSplitSeed)
 	rep := &tgaEvalReport{Seeds: name, Read: len(seeds), Capped: capped, Train: len(train), HeldOut: len(test),
 		RNGSeed: tgaSplitSeed, Runs: max(runs, 1)}
 	start := time.Now()
-	t, err := generator.NewTGA(train, generator.TGAConfig{})
+	t, err := generator.NewTGA(train, generator.TGAConfig{Progress: progress})
 	if err != nil {
 		return nil, err
 	}

@@ -196,3 +196,30 @@ func TestTimeGeneration(t *testing.T) {
 		t.Errorf("differing calls: err = %v", err)
 	}
 }
+
+func TestBuildProgress(t *testing.T) {
+	var buf bytes.Buffer
+	if buildProgress(&buf, false) != nil {
+		t.Error("a bar for a writer that is not a terminal")
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if buildProgress(f, false) != nil || buildProgress(os.Stderr, true) != nil {
+		t.Error("a bar for a file, or with --no-progress")
+	}
+	p := buildBar(&buf)
+	p(0, 3, "first step")
+	p(1, 3, "second step")
+	if out := buf.String(); !strings.Contains(out, "tga build: first step") || !strings.Contains(out, "tga build: second step") || !strings.Contains(out, "1/3") {
+		t.Fatalf("bar %q", out)
+	}
+	p(2, 3, "last step")
+	n := buf.Len()
+	p(3, 3, "")
+	if buf.Len() == n {
+		t.Error("the bar was not cleared when the build ended")
+	}
+}
