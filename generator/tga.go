@@ -354,8 +354,13 @@ type tgaGroup struct {
 }
 
 func groupKey(rate float32, kind uint8, pos, d, bucket int) uint64 {
-	return uint64(^math.Float32bits(rate))<<32 | uint64(kind)<<29 | uint64(pos)<<24 |
-		uint64(uint16(d+1<<15))<<8 | uint64(bucket)
+	return withRate(uint64(kind)<<29|uint64(pos)<<24|uint64(uint16(d+1<<15))<<8|uint64(bucket), rate)
+}
+
+// withRate returns key with its rate (its top 32 bits, see tgaGroup.key)
+// set to rate; groupRate reads it back.
+func withRate(key uint64, rate float32) uint64 {
+	return uint64(^math.Float32bits(rate))<<32 | key&(1<<32-1)
 }
 
 func (g *tgaGroup) kind() uint8 { return uint8(g.key >> 29 & 7) }
@@ -860,12 +865,13 @@ func (t *TGA) rank() {
 // family's factor in mult, read as odds (bit for bit what buildTGA
 // computes), and the groups are ranked again. The tree, the statistics
 // and the groups' addresses do not depend on the factors, so calibrate's
-// marginal rounds and NewTGA re-rank a TGA rather than build it again.
+// marginal rounds re-rank their TGA rather than build it again. t must
+// have been built with keepBase.
 func (t *TGA) recalibrate(mult *[nFam]float32) {
 	t.mult = mult
 	for i := range t.groups {
 		g := &t.groups[i]
-		g.key = uint64(^math.Float32bits(odds(t.base[i]*mult[g.fam])))<<32 | g.key&(1<<32-1)
+		g.key = withRate(g.key, odds(t.base[i]*mult[g.fam]))
 	}
 	t.rank()
 }
@@ -881,6 +887,10 @@ func cmpGroup(a, b tgaGroup) int {
 // groups of a large seed set; a comparison sort below radixMin groups.
 func sortGroups(gs []tgaGroup, base []float32) {
 	const radixMin = 1 << 14
+	if len(gs) < radixMin && base == nil {
+		slices.SortFunc(gs, cmpGroup)
+		return
+	}
 	if len(gs) < radixMin {
 		type gb struct {
 			g tgaGroup
@@ -888,17 +898,11 @@ func sortGroups(gs []tgaGroup, base []float32) {
 		}
 		s := make([]gb, len(gs))
 		for i, g := range gs {
-			s[i].g = g
-			if base != nil {
-				s[i].b = base[i]
-			}
+			s[i] = gb{g, base[i]}
 		}
 		slices.SortFunc(s, func(a, b gb) int { return cmpGroup(a.g, b.g) })
 		for i := range s {
-			gs[i] = s[i].g
-			if base != nil {
-				base[i] = s[i].b
-			}
+			gs[i], base[i] = s[i].g, s[i].b
 		}
 		return
 	}
